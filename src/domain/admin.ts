@@ -1,0 +1,158 @@
+// Configuration of operators, sources and weights. Every change that can give
+// an operator room (activation, a higher max_load, new or higher weights)
+// drains the queue in the same transaction.
+import { UniqueConstraintViolationException } from '@mikro-orm/core';
+import { findSource } from './distribution.ts';
+import { Operator, Source, SourceOperator, type IOperator, type Strategy } from './entities.ts';
+import { AlreadyExistsError, InvalidArgumentError, NotFoundError } from './errors.ts';
+import { drainQueue, type DrainScope } from './queue.ts';
+import { sourceView } from './source-views.ts';
+import type { Tx, UnitOfWork } from './unit-of-work.ts';
+import type { AssignmentEvent, OperatorView, SourceView } from './views.ts';
+
+export interface OperatorChanges {
+  name?: string;
+  active?: boolean;
+  maxLoad?: number;
+}
+
+export interface SourceSettings {
+  name: string;
+  code: string | null;
+  description: string;
+  strategy: Strategy;
+  leadAffinity: boolean;
+}
+
+export interface OperatorWeightInput {
+  operatorId: number;
+  weight: number;
+}
+
+export class Admin {
+  readonly #uow: UnitOfWork;
+  readonly #random: () => number;
+
+  constructor(uow: UnitOfWork, random: () => number = Math.random) {
+    this.#uow = uow;
+    this.#random = random;
+  }
+
+  createOperator(input: { name: string; maxLoad: number; active: boolean }): Promise<OperatorView> {
+    return this.#write(async (tx) => {
+      const createdAt = new Date();
+      const id = await tx.insert(Operator, { ...input, openLoad: 0, createdAt });
+      return { id, ...input, openLoad: 0, createdAt };
+    });
+  }
+
+  updateOperator(operatorId: number, changes: OperatorChanges): Promise<OperatorView> {
+    return this.#write(async (tx, assigned) => {
+      const before = await findOperator(tx, operatorId);
+      if (Object.keys(changes).length > 0) await tx.nativeUpdate(Operator, { id: operatorId }, changes);
+      const gainedRoom = (changes.active === true && !before.active) || (changes.maxLoad ?? 0) > before.maxLoad;
+      if (gainedRoom) await this.#drain(tx, { operatorIds: [operatorId] }, assigned);
+      return operatorView(await findOperator(tx, operatorId));
+    });
+  }
+
+  createSource(settings: SourceSettings): Promise<SourceView> {
+    return this.#write(async (tx) => {
+      const createdAt = new Date();
+      const id = await tx.insert(Source, { ...settings, createdAt });
+      return { id, ...settings, createdAt, operators: [] };
+    });
+  }
+
+  updateSource(sourceId: number, changes: Partial<SourceSettings>): Promise<SourceView> {
+    return this.#write(async (tx) => {
+      const before = await findSource(tx, { id: sourceId });
+      if (Object.keys(changes).length > 0) await tx.nativeUpdate(Source, { id: sourceId }, changes);
+      if (changes.strategy !== undefined && changes.strategy !== before.strategy) await restartRoundRobin(tx, sourceId);
+      return sourceView(tx, sourceId);
+    });
+  }
+
+  /** Replaces the source's whole operator list. */
+  setSourceOperators(sourceId: number, operators: readonly OperatorWeightInput[]): Promise<SourceView> {
+    return this.#write(async (tx, assigned) => {
+      await findSource(tx, { id: sourceId });
+      await requireOperators(tx, operators.map((o) => o.operatorId), 'operators');
+      await tx.nativeDelete(SourceOperator, { source: sourceId });
+      if (operators.length > 0) {
+        await tx.insertMany(SourceOperator, operators.map((o) => ({ source: sourceId, operator: o.operatorId, weight: o.weight, swrrCurrent: 0 })));
+      }
+      await this.#drain(tx, { sourceIds: [sourceId] }, assigned);
+      return sourceView(tx, sourceId);
+    });
+  }
+
+  /** Adds the operator to the source or changes its weight. */
+  setOperatorWeight(sourceId: number, operatorId: number, weight: number): Promise<SourceView> {
+    return this.#write(async (tx, assigned) => {
+      await findSource(tx, { id: sourceId });
+      await requireOperators(tx, [operatorId], 'operator_id');
+      await tx.upsert(SourceOperator, { source: sourceId, operator: operatorId, weight, swrrCurrent: 0 });
+      await restartRoundRobin(tx, sourceId);
+      await this.#drain(tx, { sourceIds: [sourceId] }, assigned);
+      return sourceView(tx, sourceId);
+    });
+  }
+
+  removeSourceOperator(sourceId: number, operatorId: number): Promise<SourceView> {
+    return this.#write(async (tx) => {
+      await findSource(tx, { id: sourceId });
+      const removed = await tx.nativeDelete(SourceOperator, { source: sourceId, operator: operatorId });
+      if (removed === 0) throw new NotFoundError(`operator ${operatorId} is not configured for source ${sourceId}`);
+      await restartRoundRobin(tx, sourceId);
+      return sourceView(tx, sourceId);
+    });
+  }
+
+  #drain(tx: Tx, scope: DrainScope, assigned: AssignmentEvent[]): Promise<void> {
+    return drainQueue(tx, scope, this.#random, assigned);
+  }
+
+  /** Runs a unit of work in which a unique violation means a taken name or code. */
+  async #write<T>(work: (tx: Tx, assigned: AssignmentEvent[]) => Promise<T>): Promise<T> {
+    try {
+      return await this.#uow.run(work);
+    } catch (error) {
+      if (error instanceof UniqueConstraintViolationException) throw new AlreadyExistsError(takenName(error));
+      throw error;
+    }
+  }
+}
+
+/** Names the taken value from the violated constraint (SQLite "source.code", PostgreSQL "source_code_unique"). */
+function takenName(error: UniqueConstraintViolationException): string {
+  const constraint = error.message.slice(error.message.toLowerCase().lastIndexOf('constraint'));
+  const [, table, column] = /(operator|source)[._](name|code)/.exec(constraint) ?? [];
+  if (table === 'source') return `a source with this ${column} already exists`;
+  return 'an operator with this name already exists';
+}
+
+export function operatorView(operator: IOperator): OperatorView {
+  const { id, name, active, maxLoad, openLoad, createdAt } = operator;
+  return { id, name, active, maxLoad, openLoad, createdAt };
+}
+
+export async function findOperator(tx: Tx, operatorId: number): Promise<IOperator> {
+  const operator = await tx.findOne(Operator, operatorId, { disableIdentityMap: true });
+  if (!operator) throw new NotFoundError(`operator ${operatorId} not found`);
+  return operator;
+}
+
+async function requireOperators(tx: Tx, operatorIds: readonly number[], field: string): Promise<void> {
+  if (operatorIds.length === 0) return;
+  const found = await tx.find(Operator, { id: { $in: [...operatorIds] } }, { fields: ['id'], disableIdentityMap: true });
+  const known = new Set(found.map((o) => o.id));
+  const missing = operatorIds.filter((id) => !known.has(id));
+  if (missing.length > 0) throw new NotFoundError(`${field}: operator ${missing.join(', ')} not found`);
+}
+
+/** New weights or strategy: the smooth round-robin starts a fresh cycle. */
+async function restartRoundRobin(tx: Tx, sourceId: number): Promise<void> {
+  await tx.nativeUpdate(SourceOperator, { source: sourceId }, { swrrCurrent: 0 });
+}
+

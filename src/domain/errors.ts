@@ -1,0 +1,34 @@
+// Domain failures. The transport turns each kind into one gRPC status code in
+// src/transport/errors.ts; nothing else there needs to know about them.
+
+export interface FieldViolation {
+  /** Path of the bad field in the request, e.g. "lead.email" or "operators[1].weight". */
+  field: string;
+  description: string;
+}
+
+export class InvalidArgumentError extends Error {
+  readonly violations: readonly FieldViolation[];
+
+  constructor(violations: readonly FieldViolation[]) {
+    super(violations.map((v) => `${v.field}: ${v.description}`).join('; '));
+    this.name = 'InvalidArgumentError';
+    this.violations = violations;
+  }
+
+  static field(field: string, description: string): InvalidArgumentError {
+    return new InvalidArgumentError([{ field, description }]);
+  }
+}
+
+export class NotFoundError extends Error {
+  override name = 'NotFoundError';
+}
+
+export class AlreadyExistsError extends Error {
+  override name = 'AlreadyExistsError';
+}
+
+export class FailedPreconditionError extends Error {
+  override name = 'FailedPreconditionError';
+}

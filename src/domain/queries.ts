@@ -1,0 +1,204 @@
+// The read side: dashboards and reports. Reads run on their own fork, outside
+// any write transaction.
+import { raw, type FilterQuery } from '@mikro-orm/core';
+import { findOperator, operatorView } from './admin.ts';
+import { findContactViews } from './contact-views.ts';
+import { findSource, type SourceKey } from './distribution.ts';
+import { Contact, Lead, Operator, Source, SourceOperator, type ContactStatus, type IContact, type ILead } from './entities.ts';
+import { NotFoundError } from './errors.ts';
+import { normalizeIdentifiers, pickLead } from './lead-identity.ts';
+import { sourceViews } from './source-views.ts';
+import type { Tx, UnitOfWork } from './unit-of-work.ts';
+import type { ContactView, LeadView, OperatorView, SourceView } from './views.ts';
+
+/** Keyset pagination: ids ascending, strictly after `afterId`. */
+export interface PageRequest {
+  pageSize: number;
+  afterId: number;
+}
+
+export interface Page<T> {
+  items: T[];
+  /** Id of the last item when more follow, else null. */
+  lastId: number | null;
+}
+
+export interface ContactFilter {
+  leadId?: number;
+  sourceId?: number;
+  operatorId?: number;
+  status?: ContactStatus;
+  queuedOnly: boolean;
+}
+
+export type LeadKey = { id: number } | { identity: { externalId: string; phone: string; email: string } };
+
+export interface SourceLoadView {
+  sourceId: number;
+  sourceName: string;
+  open: number;
+  total: number;
+}
+
+export interface OperatorStatsView extends OperatorView {
+  totalAssigned: number;
+  sources: SourceLoadView[];
+}
+
+export interface OperatorShareView {
+  operatorId: number;
+  operatorName: string;
+  weight: number;
+  targetShare: number;
+  assignedTotal: number;
+  actualShare: number;
+}
+
+export interface DistributionStatsView {
+  sourceId: number;
+  operators: OperatorShareView[];
+  queued: number;
+}
+
+export class Queries {
+  readonly #uow: UnitOfWork;
+
+  constructor(uow: UnitOfWork) {
+    this.#uow = uow;
+  }
+
+  async getOperator(operatorId: number): Promise<OperatorView> {
+    return operatorView(await findOperator(this.#uow.reader(), operatorId));
+  }
+
+  async listOperators(page: PageRequest): Promise<Page<OperatorView>> {
+    const rows = await this.#uow.reader().find(Operator, { id: { $gt: page.afterId } }, pageOptions(page));
+    return toPage(rows.map(operatorView), page);
+  }
+
+  async getSource(key: SourceKey): Promise<SourceView> {
+    const tx = this.#uow.reader();
+    return (await sourceViews(tx, [await findSource(tx, key)]))[0]!;
+  }
+
+  async listSources(page: PageRequest): Promise<Page<SourceView>> {
+    const tx = this.#uow.reader();
+    const rows = await tx.find(Source, { id: { $gt: page.afterId } }, pageOptions(page));
+    return toPage(await sourceViews(tx, rows), page);
+  }
+
+  async getLead(key: LeadKey): Promise<LeadView> {
+    const tx = this.#uow.reader();
+    const lead = 'id' in key ? await tx.findOne(Lead, key.id) : await findLeadByIdentity(tx, key.identity);
+    if (!lead) throw new NotFoundError('id' in key ? `lead ${key.id} not found` : 'no lead with this identity');
+    return (await leadViews(tx, [lead]))[0]!;
+  }
+
+  async listLeads(page: PageRequest): Promise<Page<LeadView>> {
+    const tx = this.#uow.reader();
+    const rows = await tx.find(Lead, { id: { $gt: page.afterId } }, pageOptions(page));
+    return toPage(await leadViews(tx, rows), page);
+  }
+
+  async listContacts(filter: ContactFilter, page: PageRequest): Promise<Page<ContactView>> {
+    const where: FilterQuery<IContact> = { id: { $gt: page.afterId } };
+    if (filter.leadId !== undefined) where.lead = filter.leadId;
+    if (filter.sourceId !== undefined) where.source = filter.sourceId;
+    if (filter.operatorId !== undefined) where.operator = filter.operatorId;
+    if (filter.status !== undefined) where.status = filter.status;
+    if (filter.queuedOnly) Object.assign(where, { operator: null, status: filter.status ?? 'NEW' });
+    const rows = await findContactViews(this.#uow.reader(), where, page.pageSize + 1);
+    return toPage(rows, page);
+  }
+
+  async operatorStats(): Promise<OperatorStatsView[]> {
+    const tx = this.#uow.reader();
+    const operators = await tx.find(Operator, {}, { orderBy: { id: 'asc' } });
+    const sources = new Map((await tx.find(Source, {}, { fields: ['id', 'name'] })).map((s) => [s.id, s.name]));
+    const configured = await tx.find(SourceOperator, {}, { fields: ['source', 'operator'], disableIdentityMap: true });
+    const counts = await assignedCounts(tx, {});
+    return operators.map((operator) => {
+      const bySource = new Map<number, SourceLoadView>();
+      const entry = (sourceId: number) => bySource.get(sourceId)
+        ?? bySource.set(sourceId, { sourceId, sourceName: sources.get(sourceId) ?? '', open: 0, total: 0 }).get(sourceId)!;
+      for (const link of configured) if (link.operator.id === operator.id) entry(link.source.id);
+      for (const row of counts) {
+        if (row.operatorId !== operator.id) continue;
+        Object.assign(entry(row.sourceId), { open: row.open, total: row.total });
+      }
+      const loads = [...bySource.values()].sort((a, b) => a.sourceId - b.sourceId);
+      const totalAssigned = loads.reduce((sum, s) => sum + s.total, 0);
+      return { ...operatorView(operator), totalAssigned, sources: loads };
+    });
+  }
+
+  async distributionStats(sourceId: number): Promise<DistributionStatsView> {
+    const tx = this.#uow.reader();
+    const [source] = await sourceViews(tx, [await findSource(tx, { id: sourceId })]);
+    const counts = await assignedCounts(tx, { source: sourceId });
+    const assigned = (operatorId: number) => counts.find((row) => row.operatorId === operatorId)?.total ?? 0;
+    const weightSum = source!.operators.reduce((sum, o) => sum + o.weight, 0);
+    const assignedSum = source!.operators.reduce((sum, o) => sum + assigned(o.operatorId), 0);
+    const queued = await tx.count(Contact, { source: sourceId, operator: null, status: 'NEW' });
+    return {
+      sourceId,
+      queued,
+      operators: source!.operators.map((o) => ({
+        operatorId: o.operatorId,
+        operatorName: o.operatorName,
+        weight: o.weight,
+        targetShare: weightSum === 0 ? 0 : o.weight / weightSum,
+        assignedTotal: assigned(o.operatorId),
+        actualShare: assignedSum === 0 ? 0 : assigned(o.operatorId) / assignedSum,
+      })),
+    };
+  }
+}
+
+async function findLeadByIdentity(tx: Tx, identity: { externalId: string; phone: string; email: string }): Promise<ILead | undefined> {
+  const ids = normalizeIdentifiers(identity);
+  const or = (['externalId', 'phone', 'email'] as const).filter((key) => ids[key] !== null).map((key) => ({ [key]: ids[key] }));
+  if (or.length === 0) return undefined;
+  return pickLead(await tx.find(Lead, { $or: or }), ids);
+}
+
+async function leadViews(tx: Tx, leads: readonly ILead[]): Promise<LeadView[]> {
+  const contacts = leads.length === 0 ? [] : await findContactViews(tx, { lead: { $in: leads.map((l) => l.id) } });
+  return leads.map((lead) => ({
+    id: lead.id,
+    externalId: lead.externalId ?? null,
+    phone: lead.phone ?? null,
+    email: lead.email ?? null,
+    name: lead.name,
+    createdAt: lead.createdAt,
+    contacts: contacts.filter((c) => c.lead.id === lead.id),
+  }));
+}
+
+interface AssignedCount {
+  operatorId: number;
+  sourceId: number;
+  open: number;
+  total: number;
+}
+
+/** Contacts ever assigned, per operator and source, and how many of them are open. */
+async function assignedCounts(tx: Tx, where: { source?: number }): Promise<AssignedCount[]> {
+  const rows = await tx.createQueryBuilder(Contact, 'c')
+    .select(['c.operator', 'c.source', raw('count(*) as total'), raw(`sum(case when c.status = 'CLOSED' then 0 else 1 end) as open`)])
+    .where({ ...where, operator: { $ne: null } })
+    .groupBy(['c.operator', 'c.source'])
+    .execute<{ operator_id: number; source_id: number; total: number; open: number }[]>('all', false);
+  return rows.map((r) => ({ operatorId: r.operator_id, sourceId: r.source_id, open: Number(r.open), total: Number(r.total) }));
+}
+
+function pageOptions(page: PageRequest) {
+  return { orderBy: { id: 'asc' as const }, limit: page.pageSize + 1 };
+}
+
+/** Trims the one extra row fetched to learn whether another page follows. */
+function toPage<T extends { id: number }>(rows: T[], page: PageRequest): Page<T> {
+  if (rows.length <= page.pageSize) return { items: rows, lastId: null };
+  const items = rows.slice(0, page.pageSize);
+  return { items, lastId: items[items.length - 1]!.id };
+}

@@ -1,0 +1,82 @@
+import { chooseOperator, isEligible } from './assignment/choice.ts';
+import { claimCapacity, loadCandidates, recordClaim, recordFull, saveRoundRobinState, type CandidatePool } from './candidates.ts';
+import { findContactViews } from './contact-views.ts';
+import { Contact, SourceOperator } from './entities.ts';
+import type { Tx } from './unit-of-work.ts';
+import type { AssignmentEvent } from './views.ts';
+
+/** What freed capacity: these operators may take more, these sources' settings changed. */
+export interface DrainScope {
+  operatorIds?: readonly number[];
+  sourceIds?: readonly number[];
+}
+
+/**
+ * Hands queued contacts, oldest first, to operators that may take them now.
+ * Runs inside the transaction of the change that freed the capacity, so a
+ * contact is never left waiting while an eligible operator has room.
+ * Each contact goes through its source's strategy among eligible operators.
+ */
+export async function drainQueue(tx: Tx, scope: DrainScope, random: () => number, assigned: AssignmentEvent[]): Promise<void> {
+  const sourceIds = await affectedSources(tx, scope);
+  const pool = await loadCandidates(tx, sourceIds);
+  for (;;) {
+    const open = sourcesWithRoom(pool);
+    const capacity = freeCapacity(pool);
+    if (open.length === 0 || capacity === 0) return;
+    const queued = await tx.find(
+      Contact,
+      { operator: null, status: 'NEW', source: { $in: open } },
+      { fields: ['id', 'source'], orderBy: { id: 'asc' }, limit: capacity, disableIdentityMap: true },
+    );
+    if (queued.length === 0) return;
+    const drained: number[] = [];
+    let lostClaims = 0;
+    const now = new Date();
+    for (const contact of queued) {
+      const settings = pool.bySource.get(contact.source.id)!;
+      const choice = chooseOperator(settings.strategy, settings.candidates, random);
+      if (choice.kind !== 'assign') continue;
+      if (!(await claimCapacity(tx, choice.operatorId))) {
+        // Another process filled this operator since we read it: stop offering it.
+        recordFull(pool, choice.operatorId);
+        lostClaims += 1;
+        continue;
+      }
+      recordClaim(pool, choice.operatorId);
+      await saveRoundRobinState(tx, settings.sourceId, choice.swrr, settings);
+      await tx.nativeUpdate(Contact, { id: contact.id }, { operator: choice.operatorId, assignedAt: now });
+      drained.push(contact.id);
+    }
+    if (drained.length > 0) {
+      const views = await findContactViews(tx, { id: { $in: drained } });
+      for (const contact of views) assigned.push({ contact, fromQueue: true });
+    }
+    if (drained.length === 0 && lostClaims === 0) return;
+  }
+}
+
+async function affectedSources(tx: Tx, scope: DrainScope): Promise<number[]> {
+  const ids = new Set(scope.sourceIds ?? []);
+  if (scope.operatorIds && scope.operatorIds.length > 0) {
+    const links = await tx.find(
+      SourceOperator,
+      { operator: { $in: [...scope.operatorIds] }, weight: { $gt: 0 } },
+      { fields: ['source'], disableIdentityMap: true },
+    );
+    for (const link of links) ids.add(link.source.id);
+  }
+  return [...ids];
+}
+
+function sourcesWithRoom(pool: CandidatePool): number[] {
+  return [...pool.bySource.values()].filter((s) => s.candidates.some(isEligible)).map((s) => s.sourceId);
+}
+
+function freeCapacity(pool: CandidatePool): number {
+  const room = new Map<number, number>();
+  for (const { candidates } of pool.bySource.values()) {
+    for (const c of candidates) if (isEligible(c)) room.set(c.operatorId, c.maxLoad - c.openLoad);
+  }
+  return [...room.values()].reduce((sum, n) => sum + n, 0);
+}

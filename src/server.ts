@@ -1,0 +1,65 @@
+// Wires storage, domain and transport into one HTTP/2 server that speaks gRPC,
+// gRPC-Web and Connect on one port.
+import http2 from 'node:http2';
+import type { AddressInfo } from 'node:net';
+import { connectNodeAdapter } from '@connectrpc/connect-node';
+import type { Logger } from 'pino';
+import type { Config } from './config.ts';
+import { Admin } from './domain/admin.ts';
+import { AssignmentFeed } from './domain/assignment-feed.ts';
+import { Distribution } from './domain/distribution.ts';
+import { Queries } from './domain/queries.ts';
+import { UnitOfWork } from './domain/unit-of-work.ts';
+import { openDatabase } from './storage/orm.ts';
+import { errorInterceptor } from './transport/errors.ts';
+import { routes } from './transport/routes.ts';
+
+export interface RunningServer {
+  port: number;
+  /** Stops accepting calls, lets calls in flight finish, ends streams, closes the database. */
+  close(): Promise<void>;
+}
+
+export async function startServer(config: Config, log: Logger): Promise<RunningServer> {
+  const orm = await openDatabase(config.database, { synchronous: config.sqliteSynchronous });
+  const feed = new AssignmentFeed();
+  const uow = new UnitOfWork(orm, feed);
+  const domain = { distribution: new Distribution(uow), admin: new Admin(uow), queries: new Queries(uow), feed };
+  const shutdown = new AbortController();
+  const handler = connectNodeAdapter({
+    routes: routes(domain, shutdown.signal),
+    interceptors: [errorInterceptor(log)],
+  });
+  const server = http2.createServer(handler);
+  const sessions = new Set<http2.ServerHttp2Session>();
+  server.on('session', (session) => {
+    sessions.add(session);
+    session.once('close', () => sessions.delete(session));
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, config.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const { port } = server.address() as AddressInfo;
+  log.info({ host: config.host, port, database: config.database.kind }, `listening on ${config.host}:${port}`);
+
+  let closing: Promise<void> | undefined;
+  return {
+    port,
+    close() {
+      closing ??= (async () => {
+        shutdown.abort();
+        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+        // Ask every client to finish: GOAWAY, then each session closes when its streams are done.
+        for (const session of sessions) session.close();
+        await closed;
+        await orm.close();
+        log.info('stopped');
+      })();
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,4 @@
+import { Migration20261122225851_initial } from './sqlite/Migration20261122225851_initial.ts';
+
+/** Applied in order at start; listed here so the server never scans the disk for them. */
+export const migrations = [Migration20261122225851_initial];

@@ -1,0 +1,115 @@
+import { create } from '@bufbuild/protobuf';
+import { Code, ConnectError, type ServiceImpl } from '@connectrpc/connect';
+import {
+  AssignmentEventSchema,
+  DistributionService,
+  type AssignmentEvent,
+  type RegisterContactRequest,
+} from '../../gen/crm/v1/distribution_pb.js';
+import { AssignmentOutcome, type LeadIdentity } from '../../gen/crm/v1/resources_pb.js';
+import type { AssignmentFeed } from '../domain/assignment-feed.ts';
+import type { Distribution, RegisterContactInput, SourceKey } from '../domain/distribution.ts';
+import { identityViolations } from '../domain/lead-identity.ts';
+import type { AssignmentEvent as AssignmentView } from '../domain/views.ts';
+import { encodeContact } from './encode.ts';
+import { contactStatus } from './enums.ts';
+import { LIMITS, Violations } from './validate.ts';
+
+/** Events a watcher may fall behind by before its stream is ended. */
+const WATCH_BUFFER = 1_000;
+
+export function distributionService(distribution: Distribution, feed: AssignmentFeed, shutdown: AbortSignal): ServiceImpl<typeof DistributionService> {
+  return {
+    async registerContact(request) {
+      const result = await distribution.registerContact(registerContactInput(request));
+      return {
+        contact: encodeContact(result.contact),
+        leadCreated: result.leadCreated,
+        outcome: AssignmentOutcome[result.outcome],
+        replayed: result.replayed,
+      };
+    },
+
+    async updateContactStatus(request) {
+      const v = new Violations();
+      const contactId = v.id(request.contactId, 'contact_id');
+      const status = contactStatus(v, request.status, 'status', true);
+      v.check();
+      return { contact: encodeContact(await distribution.updateContactStatus(contactId, status!)) };
+    },
+
+    async *watchAssignments(request, context) {
+      const v = new Violations();
+      const filter = { operatorId: v.optionalId(request.operatorId, 'operator_id'), sourceId: v.optionalId(request.sourceId, 'source_id') };
+      v.check();
+      yield* watch(feed, filter, AbortSignal.any([context.signal, shutdown]));
+    },
+  };
+}
+
+/** Streams committed assignments until the client leaves or the server shuts down. */
+async function* watch(feed: AssignmentFeed, filter: { operatorId?: number; sourceId?: number }, signal: AbortSignal): AsyncGenerator<AssignmentEvent> {
+  const pending: AssignmentView[] = [];
+  let wake: (() => void) | undefined;
+  let overflowed = false;
+  const unsubscribe = feed.subscribe(filter, (event) => {
+    if (pending.length >= WATCH_BUFFER) overflowed = true;
+    else pending.push(event);
+    wake?.();
+  });
+  const onAbort = () => wake?.();
+  signal.addEventListener('abort', onAbort);
+  try {
+    for (;;) {
+      while (pending.length > 0) {
+        const event = pending.shift()!;
+        yield create(AssignmentEventSchema, { contact: encodeContact(event.contact), fromQueue: event.fromQueue });
+      }
+      if (overflowed) throw new ConnectError(`watcher fell more than ${WATCH_BUFFER} events behind`, Code.ResourceExhausted);
+      if (signal.aborted) return;
+      await new Promise<void>((resolve) => {
+        wake = resolve;
+      });
+      wake = undefined;
+    }
+  } finally {
+    unsubscribe();
+    signal.removeEventListener('abort', onAbort);
+  }
+}
+
+function registerContactInput(request: RegisterContactRequest): RegisterContactInput {
+  const v = new Violations();
+  let source: SourceKey = { id: 0 };
+  switch (request.source.case) {
+    case 'sourceId':
+      source = { id: v.id(request.source.value, 'source_id') };
+      break;
+    case 'sourceCode':
+      source = { code: v.text(request.source.value, 'source_code', LIMITS.code, true) };
+      break;
+    default:
+      v.add('source', 'source_id or source_code is required');
+  }
+  const lead = leadIdentity(v, request.lead, 'lead');
+  const message = v.text(request.message, 'message', LIMITS.message);
+  const requestId = v.text(request.requestId, 'request_id', LIMITS.requestId);
+  v.check();
+  return { source, lead, message, requestId };
+}
+
+/** Validates a LeadIdentity message found at `path`. */
+export function leadIdentity(v: Violations, identity: LeadIdentity | undefined, path: string): RegisterContactInput['lead'] {
+  if (identity === undefined) {
+    v.add(path, 'is required: at least one of external_id, phone, email');
+    return { externalId: '', phone: '', email: '', name: '' };
+  }
+  const lead = {
+    externalId: v.text(identity.externalId, `${path}.external_id`, LIMITS.externalId),
+    phone: v.text(identity.phone, `${path}.phone`, LIMITS.phone),
+    email: v.text(identity.email, `${path}.email`, LIMITS.email),
+    name: v.text(identity.name, `${path}.name`, LIMITS.name),
+  };
+  v.addAll(identityViolations(lead, path));
+  return lead;
+}

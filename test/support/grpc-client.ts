@@ -1,0 +1,41 @@
+// A typed gRPC client over @grpc/grpc-js, an implementation independent of the
+// server's Connect stack; messages are (de)serialised with the generated schemas.
+import { create, fromBinary, toBinary, type DescMessage, type DescMethod, type DescService, type MessageInitShape, type MessageShape } from '@bufbuild/protobuf';
+import * as grpc from '@grpc/grpc-js';
+
+type Unary<I extends DescMessage, O extends DescMessage> = (request: MessageInitShape<I>, metadata?: grpc.Metadata) => Promise<MessageShape<O>>;
+type ServerStream<I extends DescMessage, O extends DescMessage> = (request: MessageInitShape<I>, metadata?: grpc.Metadata) => grpc.ClientReadableStream<MessageShape<O>>;
+
+export type GrpcClient<S extends DescService> = {
+  [K in keyof S['method']]: S['method'][K] extends { methodKind: 'unary'; input: infer I extends DescMessage; output: infer O extends DescMessage }
+    ? Unary<I, O>
+    : S['method'][K] extends { methodKind: 'server_streaming'; input: infer I extends DescMessage; output: infer O extends DescMessage }
+      ? ServerStream<I, O>
+      : never;
+} & { close(): void };
+
+export function grpcClient<S extends DescService>(service: S, address: string, defaults: grpc.Metadata = new grpc.Metadata()): GrpcClient<S> {
+  const client = new grpc.Client(address, grpc.credentials.createInsecure());
+  const methods: Record<string, unknown> = { close: () => client.close() };
+  for (const method of service.methods as DescMethod[]) {
+    const path = `/${service.typeName}/${method.name}`;
+    const serialize = (value: MessageInitShape<DescMessage>) => Buffer.from(toBinary(method.input, create(method.input, value)));
+    const deserialize = (bytes: Buffer) => fromBinary(method.output, bytes);
+    const meta = (metadata?: grpc.Metadata) => {
+      const merged = defaults.clone();
+      if (metadata) merged.merge(metadata);
+      return merged;
+    };
+    methods[method.localName] = method.methodKind === 'server_streaming'
+      ? (request: MessageInitShape<DescMessage>, metadata?: grpc.Metadata) =>
+          client.makeServerStreamRequest(path, serialize, deserialize, request, meta(metadata))
+      : (request: MessageInitShape<DescMessage>, metadata?: grpc.Metadata) =>
+          new Promise((resolve, reject) => {
+            client.makeUnaryRequest(path, serialize, deserialize, request, meta(metadata), (error, response) => {
+              if (error) reject(error);
+              else resolve(response);
+            });
+          });
+  }
+  return methods as GrpcClient<S>;
+}

@@ -1,0 +1,57 @@
+// Starts the real server on an ephemeral port over a real SQLite file.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { AdminService } from '../../gen/crm/v1/admin_pb.js';
+import { DistributionService } from '../../gen/crm/v1/distribution_pb.js';
+import { QueryService } from '../../gen/crm/v1/query_pb.js';
+import { startServer, type RunningServer } from '../../src/server.ts';
+import { grpcClient, type GrpcClient } from './grpc-client.ts';
+
+export interface TestServer {
+  address: string;
+  dbPath: string;
+  server: RunningServer;
+  distribution: GrpcClient<typeof DistributionService>;
+  admin: GrpcClient<typeof AdminService>;
+  query: GrpcClient<typeof QueryService>;
+  /** Stops the server (the database file stays until `dispose`). */
+  stop(): Promise<void>;
+  /** Stops the server and deletes its database. */
+  dispose(): Promise<void>;
+}
+
+/** Starts a server; pass the dbPath of a stopped one to restart on its database. */
+export async function startTestServer(options: { dbPath?: string } = {}): Promise<TestServer> {
+  const dir = options.dbPath ? undefined : mkdtempSync(join(tmpdir(), 'crm-test-'));
+  const dbPath = options.dbPath ?? join(dir!, 'crm.sqlite');
+  const server = await startServer(
+    { host: '127.0.0.1', port: 0, database: { kind: 'sqlite', path: dbPath }, sqliteSynchronous: 'FULL', logLevel: 'silent' },
+    pino({ level: 'silent' }),
+  );
+  const address = `127.0.0.1:${server.port}`;
+  const clients = {
+    distribution: grpcClient(DistributionService, address),
+    admin: grpcClient(AdminService, address),
+    query: grpcClient(QueryService, address),
+  };
+  let stopped = false;
+  const stop = async () => {
+    if (stopped) return;
+    stopped = true;
+    for (const client of Object.values(clients)) client.close();
+    await server.close();
+  };
+  return {
+    address,
+    dbPath,
+    server,
+    ...clients,
+    stop,
+    async dispose() {
+      await stop();
+      if (dir) rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}

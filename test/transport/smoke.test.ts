@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { status, type ServiceError } from '@grpc/grpc-js';
 import { AssignmentOutcome } from '../../gen/crm/v1/resources_pb.js';
+import { fieldViolations } from '../support/status-details.ts';
 import { startTestServer, type TestServer } from '../support/test-server.ts';
 
 describe('smoke', () => {
@@ -22,5 +24,11 @@ describe('smoke', () => {
     expect(dist.operators[0]?.assignedTotal).toBe(1n);
     const lead = await t.query.getLead({ lead: { case: 'identity', value: { phone: '+79991234567' } } });
     expect(lead.lead?.contacts).toHaveLength(1);
+  });
+
+  it('names bad fields in google.rpc.BadRequest details', async () => {
+    const error = await t.admin.createOperator({ name: ' ', maxLoad: -1 }).catch((e: ServiceError) => e);
+    expect(error).toMatchObject({ code: status.INVALID_ARGUMENT });
+    expect(fieldViolations(error as ServiceError).map((v) => v.field)).toEqual(['name', 'max_load']);
   });
 });

@@ -2,11 +2,10 @@
 // an operator room (activation, a higher max_load, new or higher weights)
 // drains the queue in the same transaction.
 import { UniqueConstraintViolationException } from '@mikro-orm/core';
-import { findSource } from './distribution.ts';
 import { Operator, Source, SourceOperator, type IOperator, type Strategy } from './entities.ts';
 import { AlreadyExistsError, InvalidArgumentError, NotFoundError } from './errors.ts';
 import { drainQueue, type DrainScope } from './queue.ts';
-import { sourceView } from './source-views.ts';
+import { findSource, sourceView } from './sources.ts';
 import type { Tx, UnitOfWork } from './unit-of-work.ts';
 import type { AssignmentEvent, OperatorView, SourceView } from './views.ts';
 
@@ -82,6 +81,7 @@ export class Admin {
       if (operators.length > 0) {
         await tx.insertMany(SourceOperator, operators.map((o) => ({ source: sourceId, operator: o.operatorId, weight: o.weight, swrrCurrent: 0 })));
       }
+      await restartRoundRobin(tx, sourceId);
       await this.#drain(tx, { sourceIds: [sourceId] }, assigned);
       return sourceView(tx, sourceId);
     });
@@ -153,6 +153,6 @@ async function requireOperators(tx: Tx, operatorIds: readonly number[], field: s
 
 /** New weights or strategy: the smooth round-robin starts a fresh cycle. */
 async function restartRoundRobin(tx: Tx, sourceId: number): Promise<void> {
-  await tx.nativeUpdate(SourceOperator, { source: sourceId }, { swrrCurrent: 0 });
+  await tx.nativeUpdate(Source, { id: sourceId }, { swrrCycle: '' });
 }
 

@@ -1,12 +1,11 @@
 import { raw, sql } from '@mikro-orm/core';
-import type { Candidate } from './assignment/choice.ts';
-import { Operator, Source, SourceOperator, type Strategy } from './entities.ts';
+import type { Candidate, RoundRobinState, SourceSettings } from './assignment/choice.ts';
+import { Operator, Source, SourceOperator } from './entities.ts';
 import type { Tx } from './unit-of-work.ts';
 
-/** A source's distribution settings with its configured operators. */
-export interface SourceCandidates {
+/** A source's distribution settings with its configured operators, as read in this transaction. */
+export interface SourceCandidates extends SourceSettings {
   sourceId: number;
-  strategy: Strategy;
   candidates: Candidate[];
 }
 
@@ -19,8 +18,10 @@ export interface CandidatePool {
 export async function loadCandidates(tx: Tx, sourceIds: readonly number[]): Promise<CandidatePool> {
   const pool: CandidatePool = { bySource: new Map(), operatorNames: new Map() };
   if (sourceIds.length === 0) return pool;
-  const sources = await tx.find(Source, { id: { $in: [...sourceIds] } }, { fields: ['id', 'strategy'], disableIdentityMap: true });
-  for (const source of sources) pool.bySource.set(source.id, { sourceId: source.id, strategy: source.strategy, candidates: [] });
+  const sources = await tx.find(Source, { id: { $in: [...sourceIds] } }, { fields: ['id', 'strategy', 'swrrCycle'], disableIdentityMap: true });
+  for (const source of sources) {
+    pool.bySource.set(source.id, { sourceId: source.id, strategy: source.strategy, cycle: source.swrrCycle, candidates: [] });
+  }
   const rows = await tx.createQueryBuilder(SourceOperator, 'so')
     .select(['so.source', 'so.weight', 'so.swrrCurrent', raw('o.id as operator_id')])
     // Joined columns are not fields of SourceOperator, hence the widening.
@@ -88,11 +89,22 @@ export async function releaseCapacity(tx: Tx, operatorId: number): Promise<void>
   await tx.nativeUpdate(Operator, { id: operatorId }, { openLoad: sql`open_load - 1` });
 }
 
-/** Persists the smooth round-robin state a choice produced. */
-export async function saveRoundRobinState(tx: Tx, sourceId: number, swrr: ReadonlyMap<number, number>, pool: SourceCandidates): Promise<void> {
-  for (const [operatorId, current] of swrr) {
-    await tx.nativeUpdate(SourceOperator, { source: sourceId, operator: operatorId }, { swrrCurrent: current });
-    const entry = pool.candidates.find((c) => c.operatorId === operatorId);
-    if (entry) entry.swrrCurrent = current;
+/** Keeps a source's in-memory round-robin state in step after a choice. */
+export function recordRoundRobin(settings: SourceCandidates, state: RoundRobinState): void {
+  settings.cycle = state.cycle;
+  for (const c of settings.candidates) {
+    const current = state.currents.get(c.operatorId);
+    if (current !== undefined) c.swrrCurrent = current;
+  }
+}
+
+/** Stores the round-robin state of the given sources as it now is in memory. */
+export async function saveRoundRobin(tx: Tx, sources: Iterable<SourceCandidates>): Promise<void> {
+  for (const settings of sources) {
+    if (settings.strategy !== 'SMOOTH_WEIGHTED_ROUND_ROBIN') continue;
+    await tx.nativeUpdate(Source, { id: settings.sourceId }, { swrrCycle: settings.cycle });
+    for (const c of settings.candidates) {
+      await tx.nativeUpdate(SourceOperator, { source: settings.sourceId, operator: c.operatorId }, { swrrCurrent: c.swrrCurrent });
+    }
   }
 }

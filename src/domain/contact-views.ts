@@ -3,7 +3,8 @@ import { Contact, type IContact } from './entities.ts';
 import type { Tx } from './unit-of-work.ts';
 import type { ContactView } from './views.ts';
 
-const CONTACT_RELATIONS = ['lead', 'source', 'operator'] as const;
+/** The references a ContactView names. */
+export const CONTACT_RELATIONS = ['lead', 'source', 'operator'] as const;
 
 export function contactView(contact: IContact): ContactView {
   return {

@@ -33,6 +33,9 @@ export const Source = defineEntity({
     description: p.text().default(''),
     strategy: p.enum(STRATEGIES).default('WEIGHTED_RANDOM'),
     leadAffinity: p.boolean().default(true),
+    // Operators of the current smooth round-robin cycle ('' = start a new one);
+    // their current weights are on SourceOperator.
+    swrrCycle: p.string().length(2000).default(''),
     createdAt: p.datetime().onCreate(() => new Date()),
   },
 });

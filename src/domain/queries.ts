@@ -3,11 +3,10 @@
 import { raw, type FilterQuery } from '@mikro-orm/core';
 import { findOperator, operatorView } from './admin.ts';
 import { findContactViews } from './contact-views.ts';
-import { findSource, type SourceKey } from './distribution.ts';
 import { Contact, Lead, Operator, Source, SourceOperator, type ContactStatus, type IContact, type ILead } from './entities.ts';
 import { NotFoundError } from './errors.ts';
 import { normalizeIdentifiers, pickLead } from './lead-identity.ts';
-import { sourceViews } from './source-views.ts';
+import { findSource, sourceViews, type SourceKey } from './sources.ts';
 import type { Tx, UnitOfWork } from './unit-of-work.ts';
 import type { ContactView, LeadView, OperatorView, SourceView } from './views.ts';
 
@@ -101,13 +100,14 @@ export class Queries {
   }
 
   async listContacts(filter: ContactFilter, page: PageRequest): Promise<Page<ContactView>> {
-    const where: FilterQuery<IContact> = { id: { $gt: page.afterId } };
-    if (filter.leadId !== undefined) where.lead = filter.leadId;
-    if (filter.sourceId !== undefined) where.source = filter.sourceId;
-    if (filter.operatorId !== undefined) where.operator = filter.operatorId;
-    if (filter.status !== undefined) where.status = filter.status;
-    if (filter.queuedOnly) Object.assign(where, { operator: null, status: filter.status ?? 'NEW' });
-    const rows = await findContactViews(this.#uow.reader(), where, page.pageSize + 1);
+    // Filters combine with AND: queued_only with an operator or another status matches nothing.
+    const conditions: FilterQuery<IContact>[] = [{ id: { $gt: page.afterId } }];
+    if (filter.leadId !== undefined) conditions.push({ lead: filter.leadId });
+    if (filter.sourceId !== undefined) conditions.push({ source: filter.sourceId });
+    if (filter.operatorId !== undefined) conditions.push({ operator: filter.operatorId });
+    if (filter.status !== undefined) conditions.push({ status: filter.status });
+    if (filter.queuedOnly) conditions.push({ operator: null, status: 'NEW' });
+    const rows = await findContactViews(this.#uow.reader(), { $and: conditions }, page.pageSize + 1);
     return toPage(rows, page);
   }
 
@@ -152,6 +152,16 @@ export class Queries {
         actualShare: assignedSum === 0 ? 0 : assigned(o.operatorId) / assignedSum,
       })),
     };
+  }
+  /** Contacts waiting in the queue, for monitoring. */
+  queueLength(): Promise<number> {
+    return this.#uow.reader().count(Contact, { operator: null, status: 'NEW' });
+  }
+
+  /** Every operator's load, for monitoring. */
+  async operatorLoads(): Promise<{ operatorId: number; name: string; openLoad: number; maxLoad: number }[]> {
+    const operators = await this.#uow.reader().find(Operator, {}, { orderBy: { id: 'asc' }, disableIdentityMap: true });
+    return operators.map((o) => ({ operatorId: o.id, name: o.name, openLoad: o.openLoad, maxLoad: o.maxLoad }));
   }
 }
 

@@ -1,5 +1,5 @@
 import { chooseOperator, isEligible } from './assignment/choice.ts';
-import { claimCapacity, loadCandidates, recordClaim, recordFull, saveRoundRobinState, type CandidatePool } from './candidates.ts';
+import { claimCapacity, loadCandidates, recordClaim, recordFull, recordRoundRobin, saveRoundRobin, type CandidatePool, type SourceCandidates } from './candidates.ts';
 import { findContactViews } from './contact-views.ts';
 import { Contact, SourceOperator } from './entities.ts';
 import type { Tx } from './unit-of-work.ts';
@@ -20,22 +20,23 @@ export interface DrainScope {
 export async function drainQueue(tx: Tx, scope: DrainScope, random: () => number, assigned: AssignmentEvent[]): Promise<void> {
   const sourceIds = await affectedSources(tx, scope);
   const pool = await loadCandidates(tx, sourceIds);
+  const roundRobins = new Set<SourceCandidates>();
   for (;;) {
     const open = sourcesWithRoom(pool);
     const capacity = freeCapacity(pool);
-    if (open.length === 0 || capacity === 0) return;
+    if (open.length === 0 || capacity === 0) break;
     const queued = await tx.find(
       Contact,
       { operator: null, status: 'NEW', source: { $in: open } },
       { fields: ['id', 'source'], orderBy: { id: 'asc' }, limit: capacity, disableIdentityMap: true },
     );
-    if (queued.length === 0) return;
+    if (queued.length === 0) break;
     const drained: number[] = [];
     let lostClaims = 0;
     const now = new Date();
     for (const contact of queued) {
       const settings = pool.bySource.get(contact.source.id)!;
-      const choice = chooseOperator(settings.strategy, settings.candidates, random);
+      const choice = chooseOperator(settings, random);
       if (choice.kind !== 'assign') continue;
       if (!(await claimCapacity(tx, choice.operatorId))) {
         // Another process filled this operator since we read it: stop offering it.
@@ -44,7 +45,10 @@ export async function drainQueue(tx: Tx, scope: DrainScope, random: () => number
         continue;
       }
       recordClaim(pool, choice.operatorId);
-      await saveRoundRobinState(tx, settings.sourceId, choice.swrr, settings);
+      if (choice.roundRobin) {
+        recordRoundRobin(settings, choice.roundRobin);
+        roundRobins.add(settings);
+      }
       await tx.nativeUpdate(Contact, { id: contact.id }, { operator: choice.operatorId, assignedAt: now });
       drained.push(contact.id);
     }
@@ -52,8 +56,9 @@ export async function drainQueue(tx: Tx, scope: DrainScope, random: () => number
       const views = await findContactViews(tx, { id: { $in: drained } });
       for (const contact of views) assigned.push({ contact, fromQueue: true });
     }
-    if (drained.length === 0 && lostClaims === 0) return;
+    if (drained.length === 0 && lostClaims === 0) break;
   }
+  await saveRoundRobin(tx, roundRobins);
 }
 
 async function affectedSources(tx: Tx, scope: DrainScope): Promise<number[]> {

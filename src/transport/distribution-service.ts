@@ -8,7 +8,9 @@ import {
 } from '../../gen/crm/v1/distribution_pb.js';
 import { AssignmentOutcome, type LeadIdentity } from '../../gen/crm/v1/resources_pb.js';
 import type { AssignmentFeed } from '../domain/assignment-feed.ts';
-import type { Distribution, RegisterContactInput, SourceKey } from '../domain/distribution.ts';
+import type { ContactLifecycle } from '../domain/contact-lifecycle.ts';
+import type { RegisterContactInput, Registrations } from '../domain/registration.ts';
+import type { SourceKey } from '../domain/sources.ts';
 import { identityViolations } from '../domain/lead-identity.ts';
 import type { AssignmentEvent as AssignmentView } from '../domain/views.ts';
 import { encodeContact } from './encode.ts';
@@ -18,10 +20,10 @@ import { LIMITS, Violations } from './validate.ts';
 /** Events a watcher may fall behind by before its stream is ended. */
 const WATCH_BUFFER = 1_000;
 
-export function distributionService(distribution: Distribution, feed: AssignmentFeed, shutdown: AbortSignal): ServiceImpl<typeof DistributionService> {
+export function distributionService(registrations: Registrations, lifecycle: ContactLifecycle, feed: AssignmentFeed, shutdown: AbortSignal): ServiceImpl<typeof DistributionService> {
   return {
     async registerContact(request) {
-      const result = await distribution.registerContact(registerContactInput(request));
+      const result = await registrations.register(registerContactInput(request));
       return {
         contact: encodeContact(result.contact),
         leadCreated: result.leadCreated,
@@ -35,7 +37,7 @@ export function distributionService(distribution: Distribution, feed: Assignment
       const contactId = v.id(request.contactId, 'contact_id');
       const status = contactStatus(v, request.status, 'status', true);
       v.check();
-      return { contact: encodeContact(await distribution.updateContactStatus(contactId, status!)) };
+      return { contact: encodeContact(await lifecycle.updateContactStatus(contactId, status!)) };
     },
 
     async *watchAssignments(request, context) {

@@ -1,6 +1,6 @@
 import type { ServiceImpl } from '@connectrpc/connect';
 import { QueryService } from '../../gen/crm/v1/query_pb.js';
-import type { SourceKey } from '../domain/distribution.ts';
+import type { SourceKey } from '../domain/sources.ts';
 import type { LeadKey, Queries } from '../domain/queries.ts';
 import { leadIdentity } from './distribution-service.ts';
 import { contactStatus } from './enums.ts';

@@ -16,8 +16,22 @@ export interface Candidate {
 
 export type QueueReason = 'QUEUED_NO_OPERATORS' | 'QUEUED_NO_CAPACITY';
 
+/** A source's distribution settings and state, with its configured operators. */
+export interface SourceSettings {
+  strategy: Strategy;
+  /** The operators of the current round-robin cycle (see cycleKey); '' starts a new one. */
+  cycle: string;
+  candidates: readonly Candidate[];
+}
+
+/** New round-robin state to store: the cycle and the current weights of its members. */
+export interface RoundRobinState {
+  cycle: string;
+  currents: ReadonlyMap<number, number>;
+}
+
 export type Choice =
-  | { kind: 'assign'; operatorId: number; swrr: ReadonlyMap<number, number> }
+  | { kind: 'assign'; operatorId: number; roundRobin?: RoundRobinState }
   | { kind: 'queue'; reason: QueueReason };
 
 /** Configured with weight > 0: the operator takes this source's contacts at all. */
@@ -41,36 +55,54 @@ export function pickWeightedRandom(eligible: readonly Candidate[], random: () =>
   throw new Error('pickWeightedRandom needs at least one candidate with weight > 0');
 }
 
+/** Identifies a set of eligible operators; a round-robin cycle runs while it stays the same. */
+export function cycleKey(eligible: readonly Candidate[]): string {
+  return eligible.map((c) => c.operatorId).join(',');
+}
+
 /**
- * Smooth weighted round-robin (nginx): every eligible operator's current weight
- * grows by its weight, the largest wins and gives back the eligible total. Over
- * a run with one eligible set, each count stays within 1 of its exact share.
- * Ineligible operators keep their state untouched until they return.
+ * Smooth weighted round-robin with a proven bound: Tijdeman's algorithm for the
+ * chairman assignment problem. With k operators and W the sum of their weights,
+ * each keeps `current` = (picks so far x weight) - W x (its own picks), i.e. W
+ * times how far it is behind its exact share. At each pick, the operators at
+ * least 1/(2k-2) of a contact behind are ready, and the ready one whose next
+ * contact falls due first wins. Every count then stays within
+ * 1 - 1/(2k-2) (< 1) of its exact share after every pick; nginx's simpler rule
+ * (largest current wins) can drift beyond 1 with four or more operators.
+ *
+ * A cycle lasts while the eligible set stays the same; when someone joins or
+ * leaves (fills up, is deactivated, weights change), a new cycle starts from
+ * zero among the new set, so the bound holds for each run of contacts with one
+ * eligible set.
  */
-export function pickSmoothRoundRobin(eligible: readonly Candidate[]): { chosen: Candidate; swrr: Map<number, number> } {
+export function pickSmoothRoundRobin(eligible: readonly Candidate[], cycle: string): { chosen: Candidate; roundRobin: RoundRobinState } {
+  if (eligible.length === 0) throw new Error('pickSmoothRoundRobin needs at least one candidate');
+  const key = cycleKey(eligible);
+  const k = BigInt(eligible.length);
   const total = eligible.reduce((sum, c) => sum + c.weight, 0);
-  const swrr = new Map<number, number>();
-  let chosen: Candidate | undefined;
-  for (const candidate of eligible) {
-    const current = candidate.swrrCurrent + candidate.weight;
-    swrr.set(candidate.operatorId, current);
-    if (chosen === undefined || current > swrr.get(chosen.operatorId)!) chosen = candidate;
+  const behind = eligible.map((c) => (key === cycle ? c.swrrCurrent : 0) + c.weight);
+  // In whole numbers: ready when 2(k-1)·behind >= W; due in (W(2k-3) - 2(k-1)·behind) / weight.
+  const dueIn = (i: number) => BigInt(total) * (2n * k - 3n) - 2n * (k - 1n) * BigInt(behind[i]!);
+  let best = -1;
+  for (let i = 0; i < eligible.length; i++) {
+    if (eligible.length > 1 && 2n * (k - 1n) * BigInt(behind[i]!) < BigInt(total)) continue;
+    if (best < 0 || dueIn(i) * BigInt(eligible[best]!.weight) < dueIn(best) * BigInt(eligible[i]!.weight)) best = i;
   }
-  if (chosen === undefined) throw new Error('pickSmoothRoundRobin needs at least one candidate');
-  swrr.set(chosen.operatorId, swrr.get(chosen.operatorId)! - total);
-  return { chosen, swrr };
+  const currents = new Map(eligible.map((c, i) => [c.operatorId, behind[i]! - (i === best ? total : 0)]));
+  return { chosen: eligible[best]!, roundRobin: { cycle: key, currents } };
 }
 
 /** Applies a source's strategy to its configured operators. */
-export function chooseOperator(strategy: Strategy, candidates: readonly Candidate[], random: () => number = Math.random): Choice {
+export function chooseOperator(settings: SourceSettings, random: () => number = Math.random): Choice {
+  const { candidates } = settings;
   if (!candidates.some(isConfigured)) return { kind: 'queue', reason: 'QUEUED_NO_OPERATORS' };
   const eligible = candidates.filter(isEligible);
   if (eligible.length === 0) return { kind: 'queue', reason: 'QUEUED_NO_CAPACITY' };
-  if (strategy === 'SMOOTH_WEIGHTED_ROUND_ROBIN') {
-    const { chosen, swrr } = pickSmoothRoundRobin(eligible);
-    return { kind: 'assign', operatorId: chosen.operatorId, swrr };
+  if (settings.strategy === 'SMOOTH_WEIGHTED_ROUND_ROBIN') {
+    const { chosen, roundRobin } = pickSmoothRoundRobin(eligible, settings.cycle);
+    return { kind: 'assign', operatorId: chosen.operatorId, roundRobin };
   }
-  return { kind: 'assign', operatorId: pickWeightedRandom(eligible, random).operatorId, swrr: new Map() };
+  return { kind: 'assign', operatorId: pickWeightedRandom(eligible, random).operatorId };
 }
 
 /**

@@ -1,4 +1,4 @@
-import { Migration20261122225851_initial } from './sqlite/Migration20261122225851_initial.ts';
+import { Migration20261122231451_initial } from './sqlite/Migration20261122231451_initial.ts';
 
 /** Applied in order at start; listed here so the server never scans the disk for them. */
-export const migrations = [Migration20261122225851_initial];
+export const migrations = [Migration20261122231451_initial];

@@ -1,8 +1,8 @@
 import { Migration } from '@mikro-orm/migrations';
 
-export class Migration20261122225851_initial extends Migration {
+export class Migration20261122231451_initial extends Migration {
 
-  override name = 'Migration20261122225851_initial';
+  override name = 'Migration20261122231451_initial';
 
   override up(): void | Promise<void> {
     this.addSql(`create table \`lead\` (\`id\` integer not null primary key autoincrement, \`external_id\` text null, \`phone\` text null, \`email\` text null, \`name\` text not null default '', \`created_at\` datetime not null);`);
@@ -13,7 +13,7 @@ export class Migration20261122225851_initial extends Migration {
     this.addSql(`create table \`operator\` (\`id\` integer not null primary key autoincrement, \`name\` text not null, \`active\` integer not null default true, \`max_load\` integer not null, \`open_load\` integer not null default 0, \`created_at\` datetime not null);`);
     this.addSql(`create unique index \`operator_name_unique\` on \`operator\` (\`name\`);`);
 
-    this.addSql(`create table \`source\` (\`id\` integer not null primary key autoincrement, \`name\` text not null, \`code\` text null, \`description\` text not null default '', \`strategy\` text check (\`strategy\` in ('WEIGHTED_RANDOM', 'SMOOTH_WEIGHTED_ROUND_ROBIN')) not null default 'WEIGHTED_RANDOM', \`lead_affinity\` integer not null default true, \`created_at\` datetime not null);`);
+    this.addSql(`create table \`source\` (\`id\` integer not null primary key autoincrement, \`name\` text not null, \`code\` text null, \`description\` text not null default '', \`strategy\` text check (\`strategy\` in ('WEIGHTED_RANDOM', 'SMOOTH_WEIGHTED_ROUND_ROBIN')) not null default 'WEIGHTED_RANDOM', \`lead_affinity\` integer not null default true, \`swrr_cycle\` text not null default '', \`created_at\` datetime not null);`);
     this.addSql(`create unique index \`source_name_unique\` on \`source\` (\`name\`);`);
     this.addSql(`create unique index \`source_code_unique\` on \`source\` (\`code\`);`);
 

@@ -3,6 +3,16 @@ import { NotFoundError } from './errors.ts';
 import type { Tx } from './unit-of-work.ts';
 import type { SourceView } from './views.ts';
 
+export type SourceKey = { id: number } | { code: string };
+
+export async function findSource(tx: Tx, key: SourceKey): Promise<ISource> {
+  const source = 'id' in key
+    ? await tx.findOne(Source, key.id, { disableIdentityMap: true })
+    : await tx.findOne(Source, { code: key.code }, { disableIdentityMap: true });
+  if (!source) throw new NotFoundError('id' in key ? `source ${key.id} not found` : `source with code ${JSON.stringify(key.code)} not found`);
+  return source;
+}
+
 /** Sources with their configured operators and weights. */
 export async function sourceViews(tx: Tx, sources: readonly ISource[]): Promise<SourceView[]> {
   const links = sources.length === 0 ? [] : await tx.find(

@@ -1,0 +1,41 @@
+// UpdateContactStatus: operators working their contacts through the
+// lifecycle; closing one frees capacity that the queue takes at once.
+import { releaseCapacity } from './candidates.ts';
+import { CONTACT_RELATIONS, contactView } from './contact-views.ts';
+import { transitionRefusal } from './contact-status.ts';
+import { Contact, type ContactStatus } from './entities.ts';
+import { FailedPreconditionError, NotFoundError } from './errors.ts';
+import { drainQueue } from './queue.ts';
+import { ConflictError, type UnitOfWork } from './unit-of-work.ts';
+import type { ContactView } from './views.ts';
+
+export class ContactLifecycle {
+  readonly #uow: UnitOfWork;
+  readonly #random: () => number;
+
+  constructor(uow: UnitOfWork, random: () => number = Math.random) {
+    this.#uow = uow;
+    this.#random = random;
+  }
+
+  updateContactStatus(contactId: number, status: ContactStatus): Promise<ContactView> {
+    return this.#uow.run(async (tx, assigned) => {
+      const contact = await tx.findOne(Contact, contactId, { populate: [...CONTACT_RELATIONS] });
+      if (!contact) throw new NotFoundError(`contact ${contactId} not found`);
+      const from = contact.status;
+      if (from === status) return contactView(contact);
+      const refusal = transitionRefusal(from, status, !contact.operator);
+      if (refusal !== null) throw new FailedPreconditionError(refusal);
+      const closedAt = status === 'CLOSED' ? new Date() : null;
+      // Conditional on the status we read, so two concurrent closes free the load once.
+      const changed = await tx.nativeUpdate(Contact, { id: contactId, status: from }, { status, closedAt });
+      if (changed !== 1) throw new ConflictError(`contact ${contactId} changed concurrently`);
+      const view = { ...contactView(contact), status, closedAt };
+      if (status === 'CLOSED' && contact.operator) {
+        await releaseCapacity(tx, contact.operator.id);
+        await drainQueue(tx, { operatorIds: [contact.operator.id] }, this.#random, assigned);
+      }
+      return view;
+    });
+  }
+}

@@ -4,15 +4,18 @@ import http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { connectNodeAdapter } from '@connectrpc/connect-node';
 import type { Logger } from 'pino';
+import { HealthCheckResponse_ServingStatus as ServingStatus } from '../gen/grpc/health/v1/health_pb.js';
 import type { Config } from './config.ts';
 import { Admin } from './domain/admin.ts';
 import { AssignmentFeed } from './domain/assignment-feed.ts';
-import { Distribution } from './domain/distribution.ts';
+import { ContactLifecycle } from './domain/contact-lifecycle.ts';
+import { Registrations } from './domain/registration.ts';
 import { Queries } from './domain/queries.ts';
 import { UnitOfWork } from './domain/unit-of-work.ts';
 import { openDatabase } from './storage/orm.ts';
 import { errorInterceptor } from './transport/errors.ts';
-import { routes } from './transport/routes.ts';
+import { HealthStatus } from './transport/health.ts';
+import { routes, SERVICES } from './transport/routes.ts';
 
 export interface RunningServer {
   port: number;
@@ -24,10 +27,11 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   const orm = await openDatabase(config.database, { synchronous: config.sqliteSynchronous });
   const feed = new AssignmentFeed();
   const uow = new UnitOfWork(orm, feed);
-  const domain = { distribution: new Distribution(uow), admin: new Admin(uow), queries: new Queries(uow), feed };
+  const domain = { registrations: new Registrations(uow), lifecycle: new ContactLifecycle(uow), admin: new Admin(uow), queries: new Queries(uow), feed };
   const shutdown = new AbortController();
+  const health = new HealthStatus(SERVICES.map((service) => service.typeName));
   const handler = connectNodeAdapter({
-    routes: routes(domain, shutdown.signal),
+    routes: routes(domain, health, shutdown.signal),
     interceptors: [errorInterceptor(log)],
   });
   const server = http2.createServer(handler);
@@ -44,6 +48,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     });
   });
   const { port } = server.address() as AddressInfo;
+  health.setAll(ServingStatus.SERVING);
   log.info({ host: config.host, port, database: config.database.kind }, `listening on ${config.host}:${port}`);
 
   let closing: Promise<void> | undefined;
@@ -51,6 +56,8 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     port,
     close() {
       closing ??= (async () => {
+        // Health first, while calls are still accepted: watchers see NOT_SERVING before their streams end.
+        health.setAll(ServingStatus.NOT_SERVING);
         shutdown.abort();
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
         // Ask every client to finish: GOAWAY, then each session closes when its streams are done.

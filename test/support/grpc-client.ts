@@ -5,13 +5,16 @@ import * as grpc from '@grpc/grpc-js';
 
 type Unary<I extends DescMessage, O extends DescMessage> = (request: MessageInitShape<I>, metadata?: grpc.Metadata) => Promise<MessageShape<O>>;
 type ServerStream<I extends DescMessage, O extends DescMessage> = (request: MessageInitShape<I>, metadata?: grpc.Metadata) => grpc.ClientReadableStream<MessageShape<O>>;
+type BidiStream<I extends DescMessage, O extends DescMessage> = (metadata?: grpc.Metadata) => grpc.ClientDuplexStream<MessageInitShape<I>, MessageShape<O>>;
 
 export type GrpcClient<S extends DescService> = {
   [K in keyof S['method']]: S['method'][K] extends { methodKind: 'unary'; input: infer I extends DescMessage; output: infer O extends DescMessage }
     ? Unary<I, O>
     : S['method'][K] extends { methodKind: 'server_streaming'; input: infer I extends DescMessage; output: infer O extends DescMessage }
       ? ServerStream<I, O>
-      : never;
+      : S['method'][K] extends { methodKind: 'bidi_streaming'; input: infer I extends DescMessage; output: infer O extends DescMessage }
+        ? BidiStream<I, O>
+        : never;
 } & { close(): void };
 
 export function grpcClient<S extends DescService>(service: S, address: string, defaults: grpc.Metadata = new grpc.Metadata()): GrpcClient<S> {
@@ -26,6 +29,10 @@ export function grpcClient<S extends DescService>(service: S, address: string, d
       if (metadata) merged.merge(metadata);
       return merged;
     };
+    if (method.methodKind === 'bidi_streaming') {
+      methods[method.localName] = (metadata?: grpc.Metadata) => client.makeBidiStreamRequest(path, serialize, deserialize, meta(metadata));
+      continue;
+    }
     methods[method.localName] = method.methodKind === 'server_streaming'
       ? (request: MessageInitShape<DescMessage>, metadata?: grpc.Metadata) =>
           client.makeServerStreamRequest(path, serialize, deserialize, request, meta(metadata))

@@ -2,10 +2,12 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Metadata } from '@grpc/grpc-js';
 import { pino } from 'pino';
 import { AdminService } from '../../gen/crm/v1/admin_pb.js';
 import { DistributionService } from '../../gen/crm/v1/distribution_pb.js';
 import { QueryService } from '../../gen/crm/v1/query_pb.js';
+import type { Config } from '../../src/config.ts';
 import { startServer, type RunningServer } from '../../src/server.ts';
 import { grpcClient, type GrpcClient } from './grpc-client.ts';
 
@@ -22,19 +24,37 @@ export interface TestServer {
   dispose(): Promise<void>;
 }
 
-/** Starts a server; pass the dbPath of a stopped one to restart on its database. */
-export async function startTestServer(options: { dbPath?: string } = {}): Promise<TestServer> {
+export interface TestServerOptions {
+  /** The database of a stopped server, to restart on it. */
+  dbPath?: string;
+  /** Settings other than the test defaults (no tokens, silent logs). */
+  config?: Partial<Config>;
+  /** Sent with every call of the returned clients, e.g. an authorization header. */
+  metadata?: Metadata;
+}
+
+/** Starts a server on an ephemeral port over a new (or the given) SQLite file. */
+export async function startTestServer(options: TestServerOptions = {}): Promise<TestServer> {
   const dir = options.dbPath ? undefined : mkdtempSync(join(tmpdir(), 'crm-test-'));
   const dbPath = options.dbPath ?? join(dir!, 'crm.sqlite');
   const server = await startServer(
-    { host: '127.0.0.1', port: 0, database: { kind: 'sqlite', path: dbPath }, sqliteSynchronous: 'FULL', logLevel: 'silent' },
+    {
+      host: '127.0.0.1',
+      port: 0,
+      database: { kind: 'sqlite', path: dbPath },
+      sqliteSynchronous: 'FULL',
+      logLevel: 'silent',
+      tokens: [],
+      maxMessageBytes: 1024 * 1024,
+      ...options.config,
+    },
     pino({ level: 'silent' }),
   );
   const address = `127.0.0.1:${server.port}`;
   const clients = {
-    distribution: grpcClient(DistributionService, address),
-    admin: grpcClient(AdminService, address),
-    query: grpcClient(QueryService, address),
+    distribution: grpcClient(DistributionService, address, options.metadata),
+    admin: grpcClient(AdminService, address, options.metadata),
+    query: grpcClient(QueryService, address, options.metadata),
   };
   let stopped = false;
   const stop = async () => {

@@ -421,6 +421,40 @@ describe('Queue: closing a contact drains the oldest eligible queued contact', (
     expect(q0Now!.status).toBe(ContactStatus.NEW);
     expect(await openLoad(t, x!.id)).toBe(1);
   });
+
+  it('takes the oldest queued contact across all the sources the operator serves', async () => {
+    const { operator: a } = await t.admin.createOperator({ name: unique('A'), maxLoad: 1 });
+    const { source: first } = await t.admin.createSource({ name: unique('First'), code: unique('f') });
+    const { source: second } = await t.admin.createSource({ name: unique('Second'), code: unique('s') });
+    await t.admin.setSourceOperators({ sourceId: first!.id, operators: [{ operatorId: a!.id, weight: 1 }] });
+    await t.admin.setSourceOperators({ sourceId: second!.id, operators: [{ operatorId: a!.id, weight: 1 }] });
+    const held = await register(t, first!.id, { externalId: unique('m') });
+    expect(held.contact!.operator!.id).toBe(a!.id);
+    // The newer source's contact waits longer.
+    const older = await register(t, second!.id, { externalId: unique('m') });
+    const newer = await register(t, first!.id, { externalId: unique('m') });
+    expect([older.outcome, newer.outcome]).toEqual([AssignmentOutcome.QUEUED_NO_CAPACITY, AssignmentOutcome.QUEUED_NO_CAPACITY]);
+
+    await setStatus(t, held.contact!.id, ContactStatus.CLOSED);
+    expect((await allContacts(t, { leadId: older.contact!.lead!.id }))[0]!.operator?.id).toBe(a!.id);
+    expect(ids(await allContacts(t, { operatorId: a!.id, status: ContactStatus.NEW }))).toEqual([older.contact!.id]);
+    expect(ids(await allContacts(t, { sourceId: first!.id, queuedOnly: true }))).toEqual([newer.contact!.id]);
+  });
+
+  it('closing a queued contact (no operator) removes it from the queue and frees no load', async () => {
+    const { source, ops } = await setupSource(t, [{ maxLoad: 1, weight: 1 }]);
+    const held = await register(t, source.id, { externalId: unique('z') });
+    const queued1 = await register(t, source.id, { externalId: unique('z') });
+    const queued2 = await register(t, source.id, { externalId: unique('z') });
+    expect(held.contact!.operator!.id).toBe(ops[0]!.id);
+
+    const closed = await setStatus(t, queued1.contact!.id, ContactStatus.CLOSED);
+    expect(closed.contact!.status).toBe(ContactStatus.CLOSED);
+    expect(closed.contact!.operator).toBeUndefined();
+    expect(await openLoad(t, ops[0]!.id)).toBe(1);
+    expect(ids(await allContacts(t, { sourceId: source.id, queuedOnly: true }))).toEqual([queued2.contact!.id]);
+    expect((await t.query.getDistributionStats({ sourceId: source.id })).queued).toBe(1n);
+  });
 });
 
 describe('UpdateContactStatus', () => {

@@ -1,4 +1,6 @@
 // Settings from the environment (README, "Configuration").
+import { readFileSync } from 'node:fs';
+import { isLoopbackHost, parseRoleTokens, type RoleToken } from './transport/auth.ts';
 import { parseDatabaseUrl, type DatabaseTarget } from './storage/database-url.ts';
 
 export interface Config {
@@ -8,18 +10,41 @@ export interface Config {
   /** SQLite PRAGMA synchronous: FULL survives power loss, NORMAL only process crashes. */
   sqliteSynchronous: 'FULL' | 'NORMAL';
   logLevel: string;
+  /** Empty: the server runs open, which is allowed on a loopback host only. */
+  tokens: RoleToken[];
+  /** Largest request message accepted; larger ones get RESOURCE_EXHAUSTED. */
+  maxMessageBytes: number;
+  /** Prometheus /metrics; null turns it off. */
+  metrics: { host: string; port: number } | null;
 }
 
 export function configFromEnv(env: NodeJS.ProcessEnv): Config {
-  const port = Number(env.PORT ?? 50051);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`PORT must be a port number, got ${JSON.stringify(env.PORT)}`);
+  const host = env.HOST ?? '127.0.0.1';
+  const tokens = [
+    ...parseRoleTokens(env.CRM_TOKENS ?? '', 'CRM_TOKENS'),
+    ...(env.CRM_TOKENS_FILE ? parseRoleTokens(readFileSync(env.CRM_TOKENS_FILE, 'utf8'), 'CRM_TOKENS_FILE') : []),
+  ];
+  if (tokens.length === 0 && !isLoopbackHost(host)) {
+    throw new Error(`HOST=${host} is reachable from other machines, but no tokens are configured: set CRM_TOKENS (role:token,...) or CRM_TOKENS_FILE`);
+  }
   const synchronous = (env.SQLITE_SYNCHRONOUS ?? 'FULL').toUpperCase();
   if (synchronous !== 'FULL' && synchronous !== 'NORMAL') throw new Error('SQLITE_SYNCHRONOUS must be FULL or NORMAL');
   return {
-    host: env.HOST ?? '127.0.0.1',
-    port,
+    host,
+    port: integer(env, 'PORT', 50051, 0, 65535),
     database: parseDatabaseUrl(env.DATABASE_URL),
     sqliteSynchronous: synchronous,
     logLevel: env.LOG_LEVEL ?? 'info',
+    tokens,
+    maxMessageBytes: integer(env, 'MAX_MESSAGE_BYTES', 1024 * 1024, 1024, 64 * 1024 * 1024),
+    metrics: env.METRICS_PORT === 'off' ? null : { host: env.METRICS_HOST ?? '127.0.0.1', port: integer(env, 'METRICS_PORT', 9464, 0, 65535) },
   };
+}
+
+function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min || value > max) throw new Error(`${name} must be a whole number from ${min} to ${max}, got ${JSON.stringify(raw)}`);
+  return value;
 }

@@ -6,6 +6,7 @@ import { connectNodeAdapter } from '@connectrpc/connect-node';
 import type { Logger } from 'pino';
 import { HealthCheckResponse_ServingStatus as ServingStatus } from '../gen/grpc/health/v1/health_pb.js';
 import type { Config } from './config.ts';
+import { createMetrics, serveMetrics, type MetricsServer } from './metrics.ts';
 import { Admin } from './domain/admin.ts';
 import { AssignmentFeed } from './domain/assignment-feed.ts';
 import { ContactLifecycle } from './domain/contact-lifecycle.ts';
@@ -13,12 +14,19 @@ import { Registrations } from './domain/registration.ts';
 import { Queries } from './domain/queries.ts';
 import { UnitOfWork } from './domain/unit-of-work.ts';
 import { openDatabase } from './storage/orm.ts';
+import { authInterceptor } from './transport/auth.ts';
 import { errorInterceptor } from './transport/errors.ts';
 import { HealthStatus } from './transport/health.ts';
+import { observeCalls } from './transport/observability.ts';
 import { routes, SERVICES } from './transport/routes.ts';
+
+/** How long calls in flight may take to finish at shutdown before their connections are cut. */
+const DRAIN_MS = 8_000;
 
 export interface RunningServer {
   port: number;
+  /** Port of the Prometheus endpoint, if it is on. */
+  metricsPort: number | null;
   /** Stops accepting calls, lets calls in flight finish, ends streams, closes the database. */
   close(): Promise<void>;
 }
@@ -30,9 +38,12 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   const domain = { registrations: new Registrations(uow), lifecycle: new ContactLifecycle(uow), admin: new Admin(uow), queries: new Queries(uow), feed };
   const shutdown = new AbortController();
   const health = new HealthStatus(SERVICES.map((service) => service.typeName));
+  const metrics = createMetrics(domain.queries);
   const handler = connectNodeAdapter({
-    routes: routes(domain, health, shutdown.signal),
-    interceptors: [errorInterceptor(log)],
+    routes: routes(domain, health, metrics, shutdown.signal),
+    // Outermost first: observe the final status, then authenticate, then map domain errors.
+    interceptors: [observeCalls(log, metrics), ...(config.tokens.length > 0 ? [authInterceptor(config.tokens)] : []), errorInterceptor(log)],
+    readMaxBytes: config.maxMessageBytes,
   });
   const server = http2.createServer(handler);
   const sessions = new Set<http2.ServerHttp2Session>();
@@ -48,12 +59,18 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     });
   });
   const { port } = server.address() as AddressInfo;
+  const metricsServer: MetricsServer | null = config.metrics && (await serveMetrics(metrics.registry, config.metrics.host, config.metrics.port));
   health.setAll(ServingStatus.SERVING);
-  log.info({ host: config.host, port, database: config.database.kind }, `listening on ${config.host}:${port}`);
+  if (config.tokens.length === 0) log.warn({ host: config.host }, 'no CRM_TOKENS configured: every call is allowed (loopback host only)');
+  log.info(
+    { host: config.host, port, metricsPort: metricsServer?.port ?? null, database: config.database.kind },
+    `listening on ${config.host}:${port}`,
+  );
 
   let closing: Promise<void> | undefined;
   return {
     port,
+    metricsPort: metricsServer?.port ?? null,
     close() {
       closing ??= (async () => {
         // Health first, while calls are still accepted: watchers see NOT_SERVING before their streams end.
@@ -62,7 +79,10 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
         // Ask every client to finish: GOAWAY, then each session closes when its streams are done.
         for (const session of sessions) session.close();
+        const cut = setTimeout(() => sessions.forEach((session) => session.destroy()), DRAIN_MS);
         await closed;
+        clearTimeout(cut);
+        await metricsServer?.close();
         await orm.close();
         log.info('stopped');
       })();

@@ -76,7 +76,7 @@ export class Admin {
   setSourceOperators(sourceId: number, operators: readonly OperatorWeightInput[]): Promise<SourceView> {
     return this.#write(async (tx, assigned) => {
       await findSource(tx, { id: sourceId });
-      await requireOperators(tx, operators.map((o) => o.operatorId), 'operators');
+      await requireOperators(tx, operators.map((o) => o.operatorId));
       await tx.nativeDelete(SourceOperator, { source: sourceId });
       if (operators.length > 0) {
         await tx.insertMany(SourceOperator, operators.map((o) => ({ source: sourceId, operator: o.operatorId, weight: o.weight, swrrCurrent: 0 })));
@@ -91,7 +91,7 @@ export class Admin {
   setOperatorWeight(sourceId: number, operatorId: number, weight: number): Promise<SourceView> {
     return this.#write(async (tx, assigned) => {
       await findSource(tx, { id: sourceId });
-      await requireOperators(tx, [operatorId], 'operator_id');
+      await requireOperators(tx, [operatorId]);
       await tx.upsert(SourceOperator, { source: sourceId, operator: operatorId, weight, swrrCurrent: 0 });
       await restartRoundRobin(tx, sourceId);
       await this.#drain(tx, { sourceIds: [sourceId] }, assigned);
@@ -143,12 +143,12 @@ export async function findOperator(tx: Tx, operatorId: number): Promise<IOperato
   return operator;
 }
 
-async function requireOperators(tx: Tx, operatorIds: readonly number[], field: string): Promise<void> {
+async function requireOperators(tx: Tx, operatorIds: readonly number[]): Promise<void> {
   if (operatorIds.length === 0) return;
   const found = await tx.find(Operator, { id: { $in: [...operatorIds] } }, { fields: ['id'], disableIdentityMap: true });
   const known = new Set(found.map((o) => o.id));
   const missing = operatorIds.filter((id) => !known.has(id));
-  if (missing.length > 0) throw new NotFoundError(`${field}: operator ${missing.join(', ')} not found`);
+  if (missing.length > 0) throw new NotFoundError(`operator ${missing.join(' and ')} not found`);
 }
 
 /** New weights or strategy: the smooth round-robin starts a fresh cycle. */

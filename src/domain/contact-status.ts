@@ -9,6 +9,6 @@ export function transitionRefusal(from: ContactStatus, to: ContactStatus, queued
   if (from === to) return null;
   if (from === 'CLOSED') return 'the contact is CLOSED, which is final';
   if (to === 'NEW') return 'a contact IN_PROGRESS cannot return to NEW';
-  if (to === 'IN_PROGRESS' && queued) return 'the contact is queued: it has no operator to work it yet';
+  if (to === 'IN_PROGRESS' && queued) return 'the contact is queued and has no operator to work it yet';
   return null;
 }

@@ -11,7 +11,8 @@ export class InvalidArgumentError extends Error {
   readonly violations: readonly FieldViolation[];
 
   constructor(violations: readonly FieldViolation[]) {
-    super(violations.map((v) => `${v.field}: ${v.description}`).join('; '));
+    // Plain words only: grpc-js clients do not decode a percent-encoded ':', ',' or ';' in grpc-message.
+    super(violations.map((v) => `${v.field} ${v.description}`).join('. '));
     this.name = 'InvalidArgumentError';
     this.violations = violations;
   }

@@ -30,13 +30,13 @@ export function identityViolations(raw: { externalId: string; phone: string; ema
   const ids = normalizeIdentifiers(raw);
   const violations: FieldViolation[] = [];
   if (ids.externalId === null && ids.phone === null && ids.email === null) {
-    violations.push({ field: path, description: 'at least one of external_id, phone, email is required' });
+    violations.push({ field: path, description: 'needs at least one of external_id or phone or email' });
   }
   if (raw.phone.trim() !== '' && ids.phone === null) {
     violations.push({ field: `${path}.phone`, description: 'must contain digits' });
   }
   if (ids.email !== null && !/^[^@\s]+@[^@\s]+$/.test(ids.email)) {
-    violations.push({ field: `${path}.email`, description: 'must look like name@domain' });
+    violations.push({ field: `${path}.email`, description: 'must be an email address' });
   }
   return violations;
 }

@@ -7,8 +7,7 @@ import { chooseAffinity, chooseOperator } from './assignment/choice.ts';
 import { loadCandidates, recordClaim, recordRoundRobin, saveRoundRobin, type CandidatePool, type SourceCandidates } from './candidates.ts';
 import { CONTACT_RELATIONS, contactView } from './contact-views.ts';
 import { Contact, Lead, Operator, Source, type ContactStatus, type ILead, type ISource, type Outcome } from './entities.ts';
-import { NotFoundError } from './errors.ts';
-import type { SourceKey } from './sources.ts';
+import { sourceNotFound, type SourceKey } from './sources.ts';
 import { missingIdentifiers, normalizeIdentifiers, pickLead, type LeadIdentifiers } from './lead-identity.ts';
 import { ConflictError, type Tx, type UnitOfWork } from './unit-of-work.ts';
 import type { AssignmentEvent, ContactView, RegisterContactResult } from './views.ts';
@@ -129,7 +128,7 @@ class BatchRegistration {
     inputs.forEach((input, i) => {
       const source = found[i];
       if (!source) {
-        decided.push(new NotFoundError('id' in input.source ? `source ${input.source.id} not found` : `source with code ${JSON.stringify(input.source.code)} not found`));
+        decided.push(sourceNotFound(input.source));
         return;
       }
       const requestId = input.requestId === '' ? null : input.requestId;

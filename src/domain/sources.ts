@@ -5,11 +5,15 @@ import type { SourceView } from './views.ts';
 
 export type SourceKey = { id: number } | { code: string };
 
+export function sourceNotFound(key: SourceKey): NotFoundError {
+  return new NotFoundError('id' in key ? `source ${key.id} not found` : `source with code ${JSON.stringify(key.code)} not found`);
+}
+
 export async function findSource(tx: Tx, key: SourceKey): Promise<ISource> {
   const source = 'id' in key
     ? await tx.findOne(Source, key.id, { disableIdentityMap: true })
     : await tx.findOne(Source, { code: key.code }, { disableIdentityMap: true });
-  if (!source) throw new NotFoundError('id' in key ? `source ${key.id} not found` : `source with code ${JSON.stringify(key.code)} not found`);
+  if (!source) throw sourceNotFound(key);
   return source;
 }
 

@@ -13,6 +13,7 @@ import type { RegisterContactInput, Registrations } from '../domain/registration
 import type { SourceKey } from '../domain/sources.ts';
 import { identityViolations } from '../domain/lead-identity.ts';
 import type { AssignmentEvent as AssignmentView } from '../domain/views.ts';
+import type { Metrics } from '../metrics.ts';
 import { encodeContact } from './encode.ts';
 import { contactStatus } from './enums.ts';
 import { LIMITS, Violations } from './validate.ts';
@@ -20,10 +21,17 @@ import { LIMITS, Violations } from './validate.ts';
 /** Events a watcher may fall behind by before its stream is ended. */
 const WATCH_BUFFER = 1_000;
 
-export function distributionService(registrations: Registrations, lifecycle: ContactLifecycle, feed: AssignmentFeed, shutdown: AbortSignal): ServiceImpl<typeof DistributionService> {
+export function distributionService(
+  registrations: Registrations,
+  lifecycle: ContactLifecycle,
+  feed: AssignmentFeed,
+  metrics: Metrics,
+  shutdown: AbortSignal,
+): ServiceImpl<typeof DistributionService> {
   return {
     async registerContact(request) {
       const result = await registrations.register(registerContactInput(request));
+      if (!result.replayed) metrics.registered.inc({ source_id: String(result.contact.source.id), outcome: result.outcome });
       return {
         contact: encodeContact(result.contact),
         leadCreated: result.leadCreated,
@@ -103,7 +111,7 @@ function registerContactInput(request: RegisterContactRequest): RegisterContactI
 /** Validates a LeadIdentity message found at `path`. */
 export function leadIdentity(v: Violations, identity: LeadIdentity | undefined, path: string): RegisterContactInput['lead'] {
   if (identity === undefined) {
-    v.add(path, 'is required: at least one of external_id, phone, email');
+    v.add(path, 'is required with at least one of external_id or phone or email');
     return { externalId: '', phone: '', email: '', name: '' };
   }
   const lead = {

@@ -12,6 +12,7 @@ import type { AssignmentFeed } from '../domain/assignment-feed.ts';
 import type { ContactLifecycle } from '../domain/contact-lifecycle.ts';
 import type { Registrations } from '../domain/registration.ts';
 import type { Queries } from '../domain/queries.ts';
+import type { Metrics } from '../metrics.ts';
 import { adminService } from './admin-service.ts';
 import { distributionService } from './distribution-service.ts';
 import { healthService, type HealthStatus } from './health.ts';
@@ -29,11 +30,11 @@ export interface Domain {
 /** Every service on the port: what reflection lists and health reports on. */
 export const SERVICES: readonly DescService[] = [DistributionService, AdminService, QueryService, Health, ServerReflection, ServerReflectionV1alpha];
 
-export function routes(domain: Domain, health: HealthStatus, shutdown: AbortSignal): (router: ConnectRouter) => void {
+export function routes(domain: Domain, health: HealthStatus, metrics: Metrics, shutdown: AbortSignal): (router: ConnectRouter) => void {
   // Error details name google.rpc types, which clients resolve through reflection too.
   const reflection = reflectionServices(SERVICES, [file_google_rpc_error_details]);
   return (router) => {
-    router.service(DistributionService, distributionService(domain.registrations, domain.lifecycle, domain.feed, shutdown));
+    router.service(DistributionService, distributionService(domain.registrations, domain.lifecycle, domain.feed, metrics, shutdown));
     router.service(AdminService, adminService(domain.admin));
     router.service(QueryService, queryService(domain.queries));
     router.service(Health, healthService(health, shutdown));

@@ -103,6 +103,13 @@ describe('AdminService', () => {
       await expectInvalid(t.admin.createOperator({ name: unique('neg'), maxLoad: -1 }), ['max_load']);
     });
 
+    it('rejects a name over 200 characters and a max_load over 1,000,000, naming each field', async () => {
+      await expectInvalid(t.admin.createOperator({ name: 'n'.repeat(201), maxLoad: 1_000_001 }), ['name', 'max_load']);
+      const longest = (await t.admin.createOperator({ name: unique('long').padStart(200, 'n'), maxLoad: 1_000_000 })).operator!;
+      expect(longest.name).toHaveLength(200);
+      expect(longest.maxLoad).toBe(1_000_000);
+    });
+
     it('rejects a duplicate name with ALREADY_EXISTS, also when it differs only by surrounding spaces', async () => {
       const name = unique('Dup');
       await operator({ name });
@@ -266,13 +273,19 @@ describe('AdminService', () => {
 
     it('rejects a duplicate name with ALREADY_EXISTS', async () => {
       const existing = await source();
-      await expectCode(t.admin.createSource({ name: existing.name, code: unique('code') }), status.ALREADY_EXISTS);
+      const error = await expectCode(t.admin.createSource({ name: existing.name, code: unique('code') }), status.ALREADY_EXISTS);
+      expect(error.details).toContain('name');
     });
 
     it('rejects a duplicate code with ALREADY_EXISTS', async () => {
       const code = unique('tg');
       await source({ code });
-      await expectCode(t.admin.createSource({ name: unique('other'), code }), status.ALREADY_EXISTS);
+      const error = await expectCode(t.admin.createSource({ name: unique('other'), code }), status.ALREADY_EXISTS);
+      expect(error.details).toContain('code');
+    });
+
+    it('rejects a code over 64 characters and a description over 2,000, naming each field', async () => {
+      await expectInvalid(t.admin.createSource({ name: unique('src'), code: 'c'.repeat(65), description: 'd'.repeat(2_001) }), ['code', 'description']);
     });
 
     it('a rejected CreateSource creates nothing', async () => {
@@ -406,6 +419,13 @@ describe('AdminService', () => {
         ['operators[1].operator_id'],
       );
       expect(weights(await getSource(src.id))).toEqual([{ operatorId: b!.id, operatorName: b!.name, weight: 1 }]);
+    });
+
+    it('rejects a weight over 1,000,000 naming the entry', async () => {
+      const a = await operator();
+      const src = await source();
+      await expectInvalid(t.admin.setSourceOperators({ sourceId: src.id, operators: [{ operatorId: a.id, weight: 1 }, { operatorId: (await operator()).id, weight: 1_000_001 }] }), ['operators[1].weight']);
+      expect((await getSource(src.id)).operators).toEqual([]);
     });
 
     it('rejects a negative weight, operator_id 0 and source_id 0 naming each field', async () => {

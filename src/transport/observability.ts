@@ -1,0 +1,55 @@
+// One structured log line and the call metrics for every RPC.
+import { Code, ConnectError, type Interceptor } from '@connectrpc/connect';
+import type { Logger } from 'pino';
+import type { Metrics } from '../metrics.ts';
+
+/** The gRPC name of a status code, as in logs and metric labels ("ok", "not_found", ...). */
+function codeName(error: unknown): string {
+  if (error === undefined) return 'ok';
+  const code = error instanceof ConnectError ? error.code : Code.Unknown;
+  return Code[code].replace(/[A-Z]/g, (c, i: number) => (i === 0 ? c : `_${c}`)).toLowerCase();
+}
+
+/**
+ * Outermost interceptor: sees the final status of each call, after auth and
+ * error mapping. A server stream is logged when it ends.
+ */
+export function observeCalls(log: Logger, metrics: Metrics): Interceptor {
+  return (next) => async (request) => {
+    const method = `${request.service.typeName}/${request.method.name}`;
+    const started = performance.now();
+    const done = (error?: unknown) => {
+      const code = codeName(error);
+      const seconds = (performance.now() - started) / 1000;
+      metrics.calls.inc({ method, code });
+      metrics.duration.observe({ method }, seconds);
+      const line = { method, code, ms: Math.round(seconds * 100_000) / 100 };
+      if (code === 'internal' || code === 'unknown') log.warn(line, 'call');
+      else log.info(line, 'call');
+    };
+    let response;
+    try {
+      response = await next(request);
+    } catch (error) {
+      done(error);
+      throw error;
+    }
+    if (!response.stream) {
+      done();
+      return response;
+    }
+    const messages = response.message;
+    return {
+      ...response,
+      message: (async function* () {
+        try {
+          yield* messages;
+          done();
+        } catch (error) {
+          done(error);
+          throw error;
+        }
+      })(),
+    };
+  };
+}

@@ -46,6 +46,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
       logLevel: 'silent',
       tokens: [],
       maxMessageBytes: 1024 * 1024,
+      metrics: { host: '127.0.0.1', port: 0 },
       ...options.config,
     },
     pino({ level: 'silent' }),

@@ -1,8 +1,15 @@
 import { pino } from 'pino';
-import { configFromEnv } from './config.ts';
+import { configFromEnv, type Config } from './config.ts';
 import { startServer } from './server.ts';
 
-const config = configFromEnv(process.env);
+let config: Config;
+try {
+  config = configFromEnv(process.env);
+} catch (error) {
+  // A configuration mistake is the operator's to fix: say what, without a stack trace.
+  console.error(`crm-distributor: ${(error as Error).message}`);
+  process.exit(2);
+}
 const log = pino({ level: config.logLevel });
 const server = await startServer(config, log);
 

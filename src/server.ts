@@ -10,6 +10,7 @@ import { createMetrics, serveMetrics, type MetricsServer } from './metrics.ts';
 import { Admin } from './domain/admin.ts';
 import { AssignmentFeed } from './domain/assignment-feed.ts';
 import { ContactLifecycle } from './domain/contact-lifecycle.ts';
+import { reconcileLoads } from './domain/integrity.ts';
 import { Registrations } from './domain/registration.ts';
 import { Queries } from './domain/queries.ts';
 import { UnitOfWork } from './domain/unit-of-work.ts';
@@ -36,6 +37,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   const feed = new AssignmentFeed();
   const uow = new UnitOfWork(orm, feed);
   const domain = { registrations: new Registrations(uow), lifecycle: new ContactLifecycle(uow), admin: new Admin(uow), queries: new Queries(uow), feed };
+  for (const repair of await reconcileLoads(uow)) log.warn(repair, 'repaired an operator load that did not match its open contacts');
   const shutdown = new AbortController();
   const health = new HealthStatus(SERVICES.map((service) => service.typeName));
   const metrics = createMetrics(domain.queries);

@@ -78,9 +78,15 @@ export function cycleKey(eligible: readonly Candidate[]): string {
 export function pickSmoothRoundRobin(eligible: readonly Candidate[], cycle: string): { chosen: Candidate; roundRobin: RoundRobinState } {
   if (eligible.length === 0) throw new Error('pickSmoothRoundRobin needs at least one candidate');
   const key = cycleKey(eligible);
+  return pickInCycle(eligible, key, key === cycle)
+    // Stored state no real run produces (nobody ready): start the cycle afresh rather than fail.
+    ?? pickInCycle(eligible, key, false)!;
+}
+
+function pickInCycle(eligible: readonly Candidate[], key: string, continuing: boolean): { chosen: Candidate; roundRobin: RoundRobinState } | undefined {
   const k = BigInt(eligible.length);
   const total = eligible.reduce((sum, c) => sum + c.weight, 0);
-  const behind = eligible.map((c) => (key === cycle ? c.swrrCurrent : 0) + c.weight);
+  const behind = eligible.map((c) => (continuing ? c.swrrCurrent : 0) + c.weight);
   // In whole numbers: ready when 2(k-1)·behind >= W; due in (W(2k-3) - 2(k-1)·behind) / weight.
   const dueIn = (i: number) => BigInt(total) * (2n * k - 3n) - 2n * (k - 1n) * BigInt(behind[i]!);
   let best = -1;
@@ -88,6 +94,7 @@ export function pickSmoothRoundRobin(eligible: readonly Candidate[], cycle: stri
     if (eligible.length > 1 && 2n * (k - 1n) * BigInt(behind[i]!) < BigInt(total)) continue;
     if (best < 0 || dueIn(i) * BigInt(eligible[best]!.weight) < dueIn(best) * BigInt(eligible[i]!.weight)) best = i;
   }
+  if (best < 0) return undefined;
   const currents = new Map(eligible.map((c, i) => [c.operatorId, behind[i]! - (i === best ? total : 0)]));
   return { chosen: eligible[best]!, roundRobin: { cycle: key, currents } };
 }

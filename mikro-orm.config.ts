@@ -1,8 +1,7 @@
-// Configuration for MikroORM tooling (schema diffs, new migrations); the server
-// builds the same configuration in src/storage/orm.ts.
+// Configuration for MikroORM tooling (schema diffs, new migrations) from
+// DATABASE_URL; the server builds the same configuration in src/storage/orm.ts.
 import { parseDatabaseUrl } from './src/storage/database-url.ts';
-import { sqliteConfig } from './src/storage/orm.ts';
+import { postgresConfig, sqliteConfig } from './src/storage/orm.ts';
 
 const target = parseDatabaseUrl(process.env.DATABASE_URL);
-if (target.kind !== 'sqlite') throw new Error('mikro-orm.config.ts: only SQLite is configured');
-export default sqliteConfig(target.path);
+export default target.kind === 'postgresql' ? postgresConfig(target.url) : sqliteConfig(target.path);

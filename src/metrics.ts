@@ -9,6 +9,7 @@ export interface Metrics {
   calls: Counter<'method' | 'code'>;
   duration: Histogram<'method'>;
   registered: Counter<'source_id' | 'outcome'>;
+  batchSize: Histogram<never>;
 }
 
 /** Figures read from the database at scrape time: always current, never double-counted. */
@@ -48,9 +49,15 @@ export function createMetrics(live: LiveFigures): Metrics {
       this.set(await live.queueLength());
     },
   });
+  const batchSize = new Histogram({
+    name: 'crm_registration_batch_size',
+    help: 'RegisterContact calls committed together in one transaction',
+    buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256],
+    registers: [registry],
+  });
   operatorGauge('crm_operator_open_load', 'Open contacts (NEW, IN_PROGRESS) per operator', (o) => o.openLoad);
   operatorGauge('crm_operator_max_load', 'max_load per operator', (o) => o.maxLoad);
-  return { registry, calls, duration, registered };
+  return { registry, calls, duration, registered, batchSize };
 
   function operatorGauge(name: string, help: string, value: (o: OperatorLoad) => number): void {
     new Gauge({

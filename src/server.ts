@@ -36,11 +36,17 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   const orm = await openDatabase(config.database, { synchronous: config.sqliteSynchronous });
   const feed = new AssignmentFeed();
   const uow = new UnitOfWork(orm, feed);
-  const domain = { registrations: new Registrations(uow), lifecycle: new ContactLifecycle(uow), admin: new Admin(uow), queries: new Queries(uow), feed };
+  const metrics = createMetrics(new Queries(uow));
+  const registrations = new Registrations(uow, {
+    observer: {
+      committed: (size) => metrics.batchSize.observe(size),
+      split: (size, error) => log.warn({ err: error, size }, 'registration batch failed as a whole; retrying its calls one by one'),
+    },
+  });
+  const domain = { registrations, lifecycle: new ContactLifecycle(uow), admin: new Admin(uow), queries: new Queries(uow), feed };
   for (const repair of await reconcileLoads(uow)) log.warn(repair, 'repaired an operator load that did not match its open contacts');
   const shutdown = new AbortController();
   const health = new HealthStatus(SERVICES.map((service) => service.typeName));
-  const metrics = createMetrics(domain.queries);
   const handler = connectNodeAdapter({
     routes: routes(domain, health, metrics, shutdown.signal),
     // Outermost first: observe the final status, then authenticate, then map domain errors.

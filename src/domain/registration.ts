@@ -32,15 +32,25 @@ interface Pending {
 
 type Outcomes = (RegisterContactResult | Error)[];
 
+/** Hooks for monitoring how calls are batched. */
+export interface BatchObserver {
+  /** A batch of `size` calls committed as one transaction. */
+  committed(size: number): void;
+  /** A batch failed as a whole and is being retried call by call. */
+  split(size: number, error: unknown): void;
+}
+
 export class Registrations {
   readonly #uow: UnitOfWork;
   readonly #random: () => number;
+  readonly #observer: BatchObserver | undefined;
   readonly #waiting: Pending[] = [];
   #running = false;
 
-  constructor(uow: UnitOfWork, random: () => number = Math.random) {
+  constructor(uow: UnitOfWork, options: { random?: () => number; observer?: BatchObserver } = {}) {
     this.#uow = uow;
-    this.#random = random;
+    this.#random = options.random ?? Math.random;
+    this.#observer = options.observer;
   }
 
   register(input: RegisterContactInput): Promise<RegisterContactResult> {
@@ -66,9 +76,11 @@ export class Registrations {
         batch[0]!.reject(error);
         return;
       }
+      this.#observer?.split(batch.length, error);
       for (const pending of batch) await this.#settle([pending]);
       return;
     }
+    this.#observer?.committed(batch.length);
     outcomes.forEach((outcome, i) => (outcome instanceof Error ? batch[i]!.reject(outcome) : batch[i]!.resolve(outcome)));
   }
 
@@ -235,13 +247,14 @@ class BatchRegistration {
     }
     const created = states.filter((s) => s.isNew);
     if (created.length === 0) return;
-    const ids = await this.#tx.insertMany(Lead, created.map(({ lead }) => ({
+    // Unmanaged entities, not plain rows: only then does insertMany report every new id.
+    const ids = await this.#tx.insertMany(created.map(({ lead }) => this.#tx.create(Lead, {
       externalId: lead.externalId ?? null,
       phone: lead.phone ?? null,
       email: lead.email ?? null,
       name: lead.name,
       createdAt: lead.createdAt,
-    })));
+    }, { persist: false })));
     created.forEach((state, i) => (state.lead.id = ids[i]!));
   }
 
@@ -267,17 +280,17 @@ class BatchRegistration {
 
   async #insertContacts(decided: readonly (Decision | Error | RegisterContactResult | { replayOf: number })[], pool: CandidatePool): Promise<Outcomes> {
     const fresh = decided.filter(isDecision);
-    const ids = fresh.length === 0 ? [] : await this.#tx.insertMany(Contact, fresh.map((d) => ({
+    const ids = fresh.length === 0 ? [] : await this.#tx.insertMany(fresh.map((d) => this.#tx.create(Contact, {
       lead: d.leadState.lead.id,
       source: d.source.id,
       operator: d.operatorId,
-      status: 'NEW' as const,
+      status: 'NEW',
       message: d.input.message,
       requestId: d.requestId,
       outcome: d.outcome,
       createdAt: this.#now,
       assignedAt: d.operatorId === null ? null : this.#now,
-    })));
+    }, { persist: false })));
     const results = new Map<Decision, RegisterContactResult>();
     fresh.forEach((d, i) => {
       const contact = this.#view(d, ids[i]!, pool);

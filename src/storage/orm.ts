@@ -1,7 +1,12 @@
+// The database: MikroORM over embedded SQLite (default) or PostgreSQL, with
+// the committed migrations applied at start.
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { defineConfig, MikroORM } from '@mikro-orm/sqlite';
+import type { MikroORM, Options } from '@mikro-orm/core';
 import { Migrator } from '@mikro-orm/migrations';
+import { MikroORM as PostgresORM, defineConfig as definePostgresConfig } from '@mikro-orm/postgresql';
+import { MikroORM as SqliteORM, defineConfig as defineSqliteConfig } from '@mikro-orm/sqlite';
+import pg from 'pg';
 import { entities } from '../domain/entities.ts';
 import type { DatabaseTarget } from './database-url.ts';
 import { migrations } from './migrations/index.ts';
@@ -13,14 +18,16 @@ export interface SqliteOptions {
   synchronous: 'FULL' | 'NORMAL';
 }
 
-export function sqliteConfig(path: string) {
-  return defineConfig({
-    dbName: path,
+/** Any number that is ours alone: replicas starting together take turns migrating. */
+const MIGRATION_LOCK = 0x43524d31;
+
+function common(dialect: 'sqlite' | 'postgresql') {
+  return {
     entities,
     extensions: [Migrator],
     migrations: {
-      path: 'src/storage/migrations/sqlite',
-      migrationsList: migrations,
+      path: `src/storage/migrations/${dialect}`,
+      migrationsList: migrations[dialect],
       // Every migration runs in one transaction with its bookkeeping.
       transactional: true,
       allOrNothing: true,
@@ -31,16 +38,26 @@ export function sqliteConfig(path: string) {
     // Requests fork their own EntityManager; the global one must never be used.
     allowGlobalContext: false,
     debug: false,
-  });
+  } satisfies Partial<Options>;
+}
+
+export function sqliteConfig(path: string) {
+  return defineSqliteConfig({ ...common('sqlite'), dbName: path });
+}
+
+export function postgresConfig(url: string) {
+  return definePostgresConfig({ ...common('postgresql'), clientUrl: url });
 }
 
 /** Opens the database, applies durability settings and pending migrations. */
 export async function openDatabase(target: DatabaseTarget, options: SqliteOptions = { synchronous: 'FULL' }): Promise<Orm> {
-  if (target.kind !== 'sqlite') {
-    throw new Error('PostgreSQL support is not available yet: use DATABASE_URL=sqlite:<path>');
+  if (target.kind === 'postgresql') {
+    const orm = await PostgresORM.init(postgresConfig(target.url));
+    await migrateExclusively(target.url, () => orm.migrator.up());
+    return orm;
   }
   if (target.path !== ':memory:') mkdirSync(dirname(target.path), { recursive: true });
-  const orm = await MikroORM.init(sqliteConfig(target.path));
+  const orm = await SqliteORM.init(sqliteConfig(target.path));
   const connection = orm.em.getConnection();
   // WAL lets readers run beside the writer; synchronous=FULL makes every
   // acknowledged commit survive power loss, not just a process crash.
@@ -49,4 +66,20 @@ export async function openDatabase(target: DatabaseTarget, options: SqliteOption
   await connection.execute('pragma foreign_keys = on');
   await orm.migrator.up();
   return orm;
+}
+
+/**
+ * Holds a PostgreSQL advisory lock on a connection of its own while `migrate`
+ * runs: replicas that start at once wait for each other, and each later one
+ * finds nothing left to apply.
+ */
+async function migrateExclusively(url: string, migrate: () => Promise<unknown>): Promise<void> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    await client.query('select pg_advisory_lock($1)', [MIGRATION_LOCK]);
+    await migrate();
+  } finally {
+    await client.end();
+  }
 }

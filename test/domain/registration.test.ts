@@ -1,0 +1,76 @@
+// Micro-batching of RegisterContact at the domain level, over an in-memory SQLite.
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { AssignmentFeed } from '../../src/domain/assignment-feed.ts';
+import { Operator, Source, SourceOperator } from '../../src/domain/entities.ts';
+import { Registrations, type RegisterContactInput } from '../../src/domain/registration.ts';
+import { UnitOfWork } from '../../src/domain/unit-of-work.ts';
+import { openDatabase, type Orm } from '../../src/storage/orm.ts';
+
+let orm: Orm;
+let batches: number[];
+let splits: number;
+let registrations: Registrations;
+
+beforeEach(async () => {
+  orm = await openDatabase({ kind: 'sqlite', path: ':memory:' });
+  const em = orm.em.fork();
+  const now = new Date();
+  await em.insert(Source, { name: 'bot', code: 'bot', createdAt: now });
+  for (let i = 1; i <= 3; i++) {
+    await em.insert(Operator, { name: `op${i}`, maxLoad: 5, createdAt: now });
+    await em.insert(SourceOperator, { source: 1, operator: i, weight: i });
+  }
+  batches = [];
+  splits = 0;
+  registrations = new Registrations(new UnitOfWork(orm, new AssignmentFeed()), {
+    observer: { committed: (size) => batches.push(size), split: () => (splits += 1) },
+  });
+});
+afterEach(() => orm.close());
+
+function input(externalId: string, requestId = ''): RegisterContactInput {
+  return { source: { id: 1 }, lead: { externalId, phone: '', email: '', name: '' }, message: 'm', requestId };
+}
+
+describe('RegisterContact batching', () => {
+  it('concurrent calls share transactions and each gets its own contact and lead', async () => {
+    const results = await Promise.all(Array.from({ length: 40 }, (_, i) => registrations.register(input(`lead-${i}`))));
+    expect(splits).toBe(0);
+    expect(batches.reduce((a, b) => a + b, 0)).toBe(40);
+    expect(Math.max(...batches)).toBeGreaterThan(1);
+    expect(new Set(results.map((r) => r.contact.id)).size).toBe(40);
+    expect(new Set(results.map((r) => r.contact.lead.id)).size).toBe(40);
+    expect(results.every((r) => r.leadCreated)).toBe(true);
+    // 3 operators x max_load 5: exactly 15 assigned, never more than 5 each.
+    const assigned = results.filter((r) => r.contact.operator !== null);
+    expect(assigned).toHaveLength(15);
+    const em = orm.em.fork();
+    for (const operator of await em.find(Operator, {})) expect(operator.openLoad).toBe(5);
+  });
+
+  it('within one batch, a repeated lead is created once and a repeated request_id is replayed', async () => {
+    const results = await Promise.all([
+      registrations.register(input('first')),
+      registrations.register(input('same')),
+      registrations.register(input('same')),
+      registrations.register(input('other', 'req-1')),
+      registrations.register(input('other', 'req-1')),
+    ]);
+    expect(splits).toBe(0);
+    expect(results.slice(1, 3).map((r) => r.leadCreated)).toEqual([true, false]);
+    expect(results[1]!.contact.lead.id).toBe(results[2]!.contact.lead.id);
+    expect(results[1]!.contact.id).not.toBe(results[2]!.contact.id);
+    expect(results[4]!.replayed).toBe(true);
+    expect(results[4]!.contact.id).toBe(results[3]!.contact.id);
+  });
+
+  it('an unknown source fails only its own call', async () => {
+    const results = await Promise.allSettled([
+      registrations.register(input('a')),
+      registrations.register({ ...input('b'), source: { code: 'nope' } }),
+      registrations.register(input('c')),
+    ]);
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    expect(splits).toBe(0);
+  });
+});

@@ -9,11 +9,14 @@ import type { Config } from './config.ts';
 import { createMetrics, serveMetrics, type MetricsServer } from './metrics.ts';
 import { Admin } from './domain/admin.ts';
 import { AssignmentFeed } from './domain/assignment-feed.ts';
+import { localPublisher } from './domain/assignment-publisher.ts';
 import { ContactLifecycle } from './domain/contact-lifecycle.ts';
+import { findContactViews } from './domain/contact-views.ts';
 import { reconcileLoads } from './domain/integrity.ts';
 import { Registrations } from './domain/registration.ts';
 import { Queries } from './domain/queries.ts';
 import { UnitOfWork } from './domain/unit-of-work.ts';
+import { listenForAssignments, notifyPublisher, type AssignmentNotice } from './storage/assignment-channel.ts';
 import { openDatabase } from './storage/orm.ts';
 import { authInterceptor } from './transport/auth.ts';
 import { errorInterceptor } from './transport/errors.ts';
@@ -35,7 +38,15 @@ export interface RunningServer {
 export async function startServer(config: Config, log: Logger): Promise<RunningServer> {
   const orm = await openDatabase(config.database, { synchronous: config.sqliteSynchronous });
   const feed = new AssignmentFeed();
-  const uow = new UnitOfWork(orm, feed);
+  let relaying = Promise.resolve();
+  const uow = new UnitOfWork(orm, config.database.kind === 'postgresql' ? notifyPublisher() : localPublisher(feed));
+  // Several replicas may share a PostgreSQL database: watchers hear of every replica's assignments.
+  const listener = config.database.kind === 'postgresql'
+    ? await listenForAssignments(config.database.url, log, (notices) => {
+      // One after another, so watchers see assignments in commit order.
+      relaying = relaying.then(() => relayAssignments(uow, feed, notices, log));
+    })
+    : undefined;
   const metrics = createMetrics(new Queries(uow));
   const registrations = new Registrations(uow, {
     observer: {
@@ -91,10 +102,25 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
         await closed;
         clearTimeout(cut);
         await metricsServer?.close();
+        await listener?.close();
         await orm.close();
         log.info('stopped');
       })();
       return closing;
     },
   };
+}
+
+/** Loads the contacts another transaction (of any replica) assigned and hands them to this replica's watchers. */
+async function relayAssignments(uow: UnitOfWork, feed: AssignmentFeed, notices: readonly AssignmentNotice[], log: Logger): Promise<void> {
+  try {
+    const contacts = await findContactViews(uow.reader(), { id: { $in: notices.map((n) => n.contactId) } });
+    const byId = new Map(contacts.map((c) => [c.id, c]));
+    feed.publish(notices.flatMap((n) => {
+      const contact = byId.get(n.contactId);
+      return contact ? [{ contact, fromQueue: n.fromQueue }] : [];
+    }));
+  } catch (error) {
+    log.error({ err: error }, 'could not relay assignments to watchers');
+  }
 }

@@ -4,7 +4,7 @@
 import { UniqueConstraintViolationException } from '@mikro-orm/core';
 import { Operator, Source, SourceOperator, type IOperator, type Strategy } from './entities.ts';
 import { AlreadyExistsError, InvalidArgumentError, NotFoundError } from './errors.ts';
-import { drainQueue, type DrainScope } from './queue.ts';
+import { drainQueue, lockForDrain, type DrainScope } from './queue.ts';
 import { findSource, sourceView } from './sources.ts';
 import type { Tx, UnitOfWork } from './unit-of-work.ts';
 import type { AssignmentEvent, OperatorView, SourceView } from './views.ts';
@@ -48,8 +48,9 @@ export class Admin {
   updateOperator(operatorId: number, changes: OperatorChanges): Promise<OperatorView> {
     return this.#write(async (tx, assigned) => {
       const before = await findOperator(tx, operatorId);
-      if (Object.keys(changes).length > 0) await tx.nativeUpdate(Operator, { id: operatorId }, changes);
       const gainedRoom = (changes.active === true && !before.active) || (changes.maxLoad ?? 0) > before.maxLoad;
+      if (gainedRoom) await lockForDrain(tx, { operatorIds: [operatorId] });
+      if (Object.keys(changes).length > 0) await tx.nativeUpdate(Operator, { id: operatorId }, changes);
       if (gainedRoom) await this.#drain(tx, { operatorIds: [operatorId] }, assigned);
       return operatorView(await findOperator(tx, operatorId));
     });

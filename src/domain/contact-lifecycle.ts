@@ -5,7 +5,7 @@ import { CONTACT_RELATIONS, contactView } from './contact-views.ts';
 import { transitionRefusal } from './contact-status.ts';
 import { Contact, type ContactStatus } from './entities.ts';
 import { FailedPreconditionError, NotFoundError } from './errors.ts';
-import { drainQueue } from './queue.ts';
+import { drainQueue, lockForDrain } from './queue.ts';
 import { ConflictError, type UnitOfWork } from './unit-of-work.ts';
 import type { ContactView } from './views.ts';
 
@@ -32,6 +32,7 @@ export class ContactLifecycle {
       if (changed !== 1) throw new ConflictError(`contact ${contactId} changed concurrently`);
       const view = { ...contactView(contact), status, closedAt };
       if (status === 'CLOSED' && contact.operator) {
+        await lockForDrain(tx, { operatorIds: [contact.operator.id] });
         await releaseCapacity(tx, contact.operator.id);
         await drainQueue(tx, { operatorIds: [contact.operator.id] }, this.#random, assigned);
       }

@@ -2,6 +2,7 @@ import { chooseOperator, isEligible } from './assignment/choice.ts';
 import { claimCapacity, loadCandidates, recordClaim, recordFull, recordRoundRobin, saveRoundRobin, type CandidatePool, type SourceCandidates } from './candidates.ts';
 import { findContactViews } from './contact-views.ts';
 import { Contact, SourceOperator } from './entities.ts';
+import { lockSources } from '../storage/locks.ts';
 import type { Tx } from './unit-of-work.ts';
 import type { AssignmentEvent } from './views.ts';
 
@@ -18,7 +19,7 @@ export interface DrainScope {
  * Each contact goes through its source's strategy among eligible operators.
  */
 export async function drainQueue(tx: Tx, scope: DrainScope, random: () => number, assigned: AssignmentEvent[]): Promise<void> {
-  const sourceIds = await affectedSources(tx, scope);
+  const sourceIds = await lockForDrain(tx, scope);
   const pool = await loadCandidates(tx, sourceIds);
   const roundRobins = new Set<SourceCandidates>();
   for (;;) {
@@ -59,6 +60,17 @@ export async function drainQueue(tx: Tx, scope: DrainScope, random: () => number
     if (drained.length === 0 && lostClaims === 0) break;
   }
   await saveRoundRobin(tx, roundRobins);
+}
+
+/**
+ * Takes the locks a drain of `scope` needs (see storage/locks.ts). A change
+ * that frees capacity calls it before touching the operator row, so every
+ * transaction takes source locks before operator row locks.
+ */
+export async function lockForDrain(tx: Tx, scope: DrainScope): Promise<number[]> {
+  const sourceIds = await affectedSources(tx, scope);
+  await lockSources(tx, sourceIds.map((id) => ({ id, exclusive: true })));
+  return sourceIds;
 }
 
 async function affectedSources(tx: Tx, scope: DrainScope): Promise<number[]> {

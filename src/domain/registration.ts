@@ -9,6 +9,7 @@ import { CONTACT_RELATIONS, contactView } from './contact-views.ts';
 import { Contact, Lead, Operator, Source, type ContactStatus, type ILead, type ISource, type Outcome } from './entities.ts';
 import { sourceNotFound, type SourceKey } from './sources.ts';
 import { missingIdentifiers, normalizeIdentifiers, pickLead, type LeadIdentifiers } from './lead-identity.ts';
+import { lockSources } from '../storage/locks.ts';
 import { ConflictError, type Tx, type UnitOfWork } from './unit-of-work.ts';
 import type { AssignmentEvent, ContactView, RegisterContactResult } from './views.ts';
 
@@ -128,6 +129,7 @@ class BatchRegistration {
 
   async run(inputs: readonly RegisterContactInput[]): Promise<Outcomes> {
     const sources = await this.#sources(inputs);
+    await lockSources(this.#tx, sources.map((s) => ({ id: s.id, exclusive: s.strategy === 'SMOOTH_WEIGHTED_ROUND_ROBIN' })));
     const found = inputs.map((input) => sources.find((s) => ('id' in input.source ? s.id === input.source.id : s.code === input.source.code)));
     const replays = await this.#storedReplays(inputs, found);
     const identities = inputs.map((input) => normalizeIdentifiers(input.lead));
@@ -268,7 +270,8 @@ class BatchRegistration {
     for (const d of decided) {
       if (isDecision(d) && d.operatorId !== null) claims.set(d.operatorId, (claims.get(d.operatorId) ?? 0) + 1);
     }
-    for (const [operatorId, count] of claims) {
+    // In id order, so two batches claiming the same operators cannot deadlock.
+    for (const [operatorId, count] of [...claims].sort(([a], [b]) => a - b)) {
       const claimed = await this.#tx.nativeUpdate(
         Operator,
         { id: operatorId, active: true, openLoad: { $lte: sql`max_load - ${count}` } },

@@ -1,7 +1,7 @@
-import { UniqueConstraintViolationException } from '@mikro-orm/core';
+import { DeadlockException, LockWaitTimeoutException, UniqueConstraintViolationException } from '@mikro-orm/core';
 import type { SqlEntityManager } from '@mikro-orm/sql';
 import type { Orm } from '../storage/orm.ts';
-import type { AssignmentFeed } from './assignment-feed.ts';
+import type { AssignmentPublisher } from './assignment-publisher.ts';
 import type { AssignmentEvent } from './views.ts';
 
 export type Tx = SqlEntityManager;
@@ -25,15 +25,16 @@ const MAX_ATTEMPTS = 5;
 /**
  * The one place where transactions are opened: a fresh EntityManager fork per
  * call (no identity map outlives it), one database transaction, bounded
- * retries on lost races, and assignment events published only after commit.
+ * retries on lost races and deadlocks, and assignment events published only
+ * once committed.
  */
 export class UnitOfWork {
   readonly #orm: Orm;
-  readonly #feed: AssignmentFeed;
+  readonly #publisher: AssignmentPublisher;
 
-  constructor(orm: Orm, feed: AssignmentFeed) {
+  constructor(orm: Orm, publisher: AssignmentPublisher) {
     this.#orm = orm;
-    this.#feed = feed;
+    this.#publisher = publisher;
   }
 
   /** A fork for reads that need no transaction. */
@@ -45,11 +46,17 @@ export class UnitOfWork {
     for (let attempt = 1; ; attempt++) {
       const assigned: AssignmentEvent[] = [];
       try {
-        const result = await this.reader().transactional((tx) => work(tx, assigned));
-        this.#feed.publish(assigned);
+        const result = await this.reader().transactional(async (tx) => {
+          const value = await work(tx, assigned);
+          await this.#publisher.stage(tx, assigned);
+          return value;
+        });
+        this.#publisher.committed(assigned);
         return result;
       } catch (error) {
         const retryable = error instanceof ConflictError
+          || error instanceof DeadlockException
+          || error instanceof LockWaitTimeoutException
           || (options.retryOnUniqueViolation === true && error instanceof UniqueConstraintViolationException);
         if (!retryable || attempt >= MAX_ATTEMPTS) throw error;
       }

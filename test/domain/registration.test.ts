@@ -1,6 +1,7 @@
 // Micro-batching of RegisterContact at the domain level, over an in-memory SQLite.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { AssignmentFeed } from '../../src/domain/assignment-feed.ts';
+import { localPublisher } from '../../src/domain/assignment-publisher.ts';
 import { Operator, Source, SourceOperator } from '../../src/domain/entities.ts';
 import { Registrations, type RegisterContactInput } from '../../src/domain/registration.ts';
 import { UnitOfWork } from '../../src/domain/unit-of-work.ts';
@@ -22,7 +23,7 @@ beforeEach(async () => {
   }
   batches = [];
   splits = 0;
-  registrations = new Registrations(new UnitOfWork(orm, new AssignmentFeed()), {
+  registrations = new Registrations(new UnitOfWork(orm, localPublisher(new AssignmentFeed())), {
     observer: { committed: (size) => batches.push(size), split: () => (splits += 1) },
   });
 });

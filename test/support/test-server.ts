@@ -1,7 +1,4 @@
-// Starts the real server on an ephemeral port over a real SQLite file.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+// Starts the real server on an ephemeral port over a real database (see test-database.ts).
 import type { Metadata } from '@grpc/grpc-js';
 import { pino } from 'pino';
 import { AdminService } from '../../gen/crm/v1/admin_pb.js';
@@ -9,39 +6,41 @@ import { DistributionService } from '../../gen/crm/v1/distribution_pb.js';
 import { QueryService } from '../../gen/crm/v1/query_pb.js';
 import type { Config } from '../../src/config.ts';
 import { startServer, type RunningServer } from '../../src/server.ts';
+import type { DatabaseTarget } from '../../src/storage/database-url.ts';
+import { createTestDatabase } from './test-database.ts';
 import { grpcClient, type GrpcClient } from './grpc-client.ts';
 
 export interface TestServer {
   address: string;
-  dbPath: string;
+  database: DatabaseTarget;
   server: RunningServer;
   distribution: GrpcClient<typeof DistributionService>;
   admin: GrpcClient<typeof AdminService>;
   query: GrpcClient<typeof QueryService>;
-  /** Stops the server (the database file stays until `dispose`). */
+  /** Stops the server (the database stays until `dispose`). */
   stop(): Promise<void>;
   /** Stops the server and deletes its database. */
   dispose(): Promise<void>;
 }
 
 export interface TestServerOptions {
-  /** The database of a stopped server, to restart on it. */
-  dbPath?: string;
+  /** The database of a stopped server, to restart on it (it is then not dropped by `dispose`). */
+  database?: DatabaseTarget;
   /** Settings other than the test defaults (no tokens, silent logs). */
   config?: Partial<Config>;
   /** Sent with every call of the returned clients, e.g. an authorization header. */
   metadata?: Metadata;
 }
 
-/** Starts a server on an ephemeral port over a new (or the given) SQLite file. */
+/** Starts a server on an ephemeral port over a new (or the given) database. */
 export async function startTestServer(options: TestServerOptions = {}): Promise<TestServer> {
-  const dir = options.dbPath ? undefined : mkdtempSync(join(tmpdir(), 'crm-test-'));
-  const dbPath = options.dbPath ?? join(dir!, 'crm.sqlite');
+  const created = options.database ? undefined : await createTestDatabase();
+  const database = options.database ?? created!.target;
   const server = await startServer(
     {
       host: '127.0.0.1',
       port: 0,
-      database: { kind: 'sqlite', path: dbPath },
+      database,
       sqliteSynchronous: 'FULL',
       logLevel: 'silent',
       tokens: [],
@@ -66,13 +65,13 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   };
   return {
     address,
-    dbPath,
+    database,
     server,
     ...clients,
     stop,
     async dispose() {
       await stop();
-      if (dir) rmSync(dir, { recursive: true, force: true });
+      await created?.drop();
     },
   };
 }

@@ -108,7 +108,7 @@ describe('strategies', () => {
     const { operators, sourceId } = await setUp(server);
     const before = await sequenceOf(server, sourceId, operators, 5);
     await server.stop();
-    server = await startTestServer({ dbPath: server.dbPath });
+    server = await startTestServer({ database: server.database });
     const after = await sequenceOf(server, sourceId, operators, 7);
     await server.dispose();
     expect([...before, ...after]).toEqual(expected);

@@ -64,7 +64,7 @@ describe('crash safety', () => {
     db.close();
     expect(mismatches).toEqual([]);
 
-    const t = await startTestServer({ dbPath });
+    const t = await startTestServer({ database: { kind: 'sqlite', path: dbPath } });
     try {
       const stored = new Map((await allContacts(t, { sourceId: source!.id })).map((c) => [c.id, c]));
       for (const [id, state] of acknowledged) {

@@ -715,7 +715,7 @@ describe('restart on the same database file', () => {
       expect(leadsBefore).toBe(5);
 
       await first.stop();
-      second = await startTestServer({ dbPath: first.dbPath });
+      second = await startTestServer({ database: first.database });
 
       expect(await countLeads(second)).toBe(leadsBefore);
       const contactsAfter = await allContacts(second);

@@ -611,7 +611,7 @@ describe('QueryService after a restart on the same database', () => {
       expect(before.operatorStats[0]).toMatchObject({ openLoad: 2, totalAssigned: 3n });
 
       await t.stop();
-      restarted = await startTestServer({ dbPath: t.dbPath });
+      restarted = await startTestServer({ database: t.database });
       const after = await snapshot(restarted);
       expect(after).toEqual(before);
 

@@ -1,0 +1,30 @@
+// Cross-process coordination on PostgreSQL. On SQLite every write transaction
+// already runs alone, so these are no-ops there.
+import { PostgreSqlPlatform } from '@mikro-orm/postgresql';
+import type { SqlEntityManager } from '@mikro-orm/sql';
+
+/** First key of our advisory locks; the second is the source id. */
+const SOURCE_LOCKS = 0x43524d32;
+
+export function isPostgres(tx: SqlEntityManager): boolean {
+  return tx.getPlatform() instanceof PostgreSqlPlatform;
+}
+
+/**
+ * Transaction-scoped advisory locks on sources, taken in id order (no
+ * deadlock between two lockers). Registrations take them shared, so they run
+ * side by side; queue drains (and round-robin sources, whose state every pick
+ * rewrites) take them exclusive. A drain therefore never misses a contact a
+ * concurrent registration is about to queue: one of the two waits for the other.
+ */
+export async function lockSources(tx: SqlEntityManager, sources: readonly { id: number; exclusive: boolean }[]): Promise<void> {
+  if (sources.length === 0 || !isPostgres(tx)) return;
+  const sorted = [...sources].sort((a, b) => a.id - b.id);
+  await tx.execute(
+    `select case when id = any(?::int[]) then pg_advisory_xact_lock(${SOURCE_LOCKS}, id)::text
+                 else pg_advisory_xact_lock_shared(${SOURCE_LOCKS}, id)::text end
+       from unnest(?::int[]) with ordinality as t(id, n) order by n`,
+    // As array literals: the query layer would spread a JS array into a list.
+    [`{${sorted.filter((s) => s.exclusive).map((s) => s.id).join(',')}}`, `{${sorted.map((s) => s.id).join(',')}}`],
+  );
+}

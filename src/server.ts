@@ -2,7 +2,6 @@
 // gRPC-Web and Connect on one port.
 import http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
-import { connectNodeAdapter } from '@connectrpc/connect-node';
 import type { Logger } from 'pino';
 import { HealthCheckResponse_ServingStatus as ServingStatus } from '../gen/grpc/health/v1/health_pb.js';
 import type { Config } from './config.ts';
@@ -18,6 +17,7 @@ import { Queries } from './domain/queries.ts';
 import { UnitOfWork } from './domain/unit-of-work.ts';
 import { listenForAssignments, notifyPublisher, type AssignmentNotice } from './storage/assignment-channel.ts';
 import { openDatabase } from './storage/orm.ts';
+import { nodeHandler } from './transport/adapter.ts';
 import { authInterceptor } from './transport/auth.ts';
 import { errorInterceptor } from './transport/errors.ts';
 import { HealthStatus } from './transport/health.ts';
@@ -58,7 +58,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   for (const repair of await reconcileLoads(uow)) log.warn(repair, 'repaired an operator load that did not match its open contacts');
   const shutdown = new AbortController();
   const health = new HealthStatus(SERVICES.map((service) => service.typeName));
-  const handler = connectNodeAdapter({
+  const handler = nodeHandler({
     routes: routes(domain, health, metrics, shutdown.signal),
     // Outermost first: observe the final status, then authenticate, then map domain errors.
     interceptors: [observeCalls(log, metrics), ...(config.tokens.length > 0 ? [authInterceptor(config.tokens)] : []), errorInterceptor(log)],

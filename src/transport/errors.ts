@@ -21,13 +21,27 @@ export function toConnectError(error: unknown, log: Logger, procedure: string): 
   return new ConnectError('internal error', Code.Internal);
 }
 
-/** Applies toConnectError to every unary call and to the start of every stream. */
+/** Applies toConnectError to every call, including errors a server stream raises while it runs. */
 export function errorInterceptor(log: Logger): Interceptor {
   return (next) => async (request) => {
+    const procedure = `${request.service.typeName}/${request.method.name}`;
+    let response;
     try {
-      return await next(request);
+      response = await next(request);
     } catch (error) {
-      throw toConnectError(error, log, request.url);
+      throw toConnectError(error, log, procedure);
     }
+    if (!response.stream) return response;
+    const messages = response.message;
+    return {
+      ...response,
+      message: (async function* () {
+        try {
+          yield* messages;
+        } catch (error) {
+          throw toConnectError(error, log, procedure);
+        }
+      })(),
+    };
   };
 }

@@ -35,6 +35,9 @@ export class Violations {
     const trimmed = value.trim();
     if (required && trimmed === '') this.add(field, 'must not be empty');
     if ([...trimmed].length > max) this.add(field, `must be at most ${max} characters`);
+    // NUL and other control characters (tab and line breaks aside) are never
+    // meaningful here, and neither SQLite statements nor PostgreSQL text accept NUL.
+    if (CONTROL_CHARACTERS.test(trimmed)) this.add(field, 'must not contain control characters');
     return trimmed;
   }
 
@@ -71,6 +74,9 @@ export class Violations {
     if (this.#list.length > 0) throw new InvalidArgumentError(this.#list);
   }
 }
+
+// C0 control characters except \t \n \r, and DEL.
+const CONTROL_CHARACTERS = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/;
 
 const TOKEN_PREFIX = 'after:';
 

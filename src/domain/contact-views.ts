@@ -30,8 +30,3 @@ export async function findContactViews(tx: Tx, where: FilterQuery<IContact>, lim
   });
   return contacts.map(contactView);
 }
-
-export async function findContactView(tx: Tx, id: number): Promise<ContactView | undefined> {
-  const [view] = await findContactViews(tx, { id });
-  return view;
-}

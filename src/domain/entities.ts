@@ -52,7 +52,6 @@ export const SourceOperator = defineEntity({
     swrrCurrent: p.integer().default(0),
   },
 });
-export type ISourceOperator = InferEntity<typeof SourceOperator>;
 
 export const Lead = defineEntity({
   name: 'Lead',

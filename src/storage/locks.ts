@@ -6,7 +6,7 @@ import type { SqlEntityManager } from '@mikro-orm/sql';
 /** First key of our advisory locks; the second is the source id. */
 const SOURCE_LOCKS = 0x43524d32;
 
-export function isPostgres(tx: SqlEntityManager): boolean {
+function isPostgres(tx: SqlEntityManager): boolean {
   return tx.getPlatform() instanceof PostgreSqlPlatform;
 }
 

@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import { BadRequestSchema } from '../../gen/google/rpc/error_details_pb.js';
 import { AlreadyExistsError, FailedPreconditionError, InvalidArgumentError, NotFoundError } from '../domain/errors.ts';
 
-export function toConnectError(error: unknown, log: Logger, procedure: string): ConnectError {
+function toConnectError(error: unknown, log: Logger, procedure: string): ConnectError {
   if (error instanceof ConnectError) return error;
   if (error instanceof InvalidArgumentError) {
     const detail = create(BadRequestSchema, {

@@ -57,13 +57,21 @@ export class Registrations {
   register(input: RegisterContactInput): Promise<RegisterContactResult> {
     return new Promise((resolve, reject) => {
       this.#waiting.push({ input, resolve, reject });
-      if (!this.#running) void this.#pump();
+      if (!this.#running) {
+        this.#running = true;
+        void this.#pump();
+      }
     });
   }
 
   async #pump(): Promise<void> {
-    this.#running = true;
-    while (this.#waiting.length > 0) await this.#settle(this.#waiting.splice(0, MAX_BATCH));
+    do {
+      // SQLite answers synchronously, so a transaction never yields to the
+      // event loop: let it read the calls that arrived meanwhile, then take
+      // them all as the next batch.
+      await new Promise((resolve) => setImmediate(resolve));
+      await this.#settle(this.#waiting.splice(0, MAX_BATCH));
+    } while (this.#waiting.length > 0);
     this.#running = false;
   }
 

@@ -1,35 +1,11 @@
 // AdminService over real gRPC: every RPC, its defaults, its errors (exact codes
 // and google.rpc.BadRequest field names), and "a failed call writes nothing".
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { status, type ServiceError } from '@grpc/grpc-js';
+import { status } from '@grpc/grpc-js';
 import type { Operator, Source } from '../../gen/crm/v1/resources_pb.js';
 import { AssignmentOutcome, ContactStatus, DistributionStrategy } from '../../gen/crm/v1/resources_pb.js';
-import { fieldViolations } from '../support/status-details.ts';
+import { expectCode, expectInvalid } from '../support/expect-status.ts';
 import { startTestServer, type TestServer } from '../support/test-server.ts';
-
-/** The error a call fails with; fails the test when the call succeeds. */
-async function failure(call: Promise<unknown>): Promise<ServiceError> {
-  try {
-    await call;
-  } catch (error) {
-    return error as ServiceError;
-  }
-  throw new Error('expected the call to fail, but it succeeded');
-}
-
-/** Asserts INVALID_ARGUMENT naming exactly `fields` in BadRequest and each of them in the message. */
-async function expectInvalid(call: Promise<unknown>, fields: string[]): Promise<void> {
-  const error = await failure(call);
-  expect({ code: error.code, details: error.details }).toMatchObject({ code: status.INVALID_ARGUMENT });
-  expect(fieldViolations(error).map((v) => v.field)).toEqual(fields);
-  for (const field of fields) expect(error.details).toContain(field);
-}
-
-async function expectCode(call: Promise<unknown>, code: status): Promise<ServiceError> {
-  const error = await failure(call);
-  expect({ code: error.code, details: error.details }).toMatchObject({ code });
-  return error;
-}
 
 /** A source's operator list as plain data. */
 function weights(source: Source | undefined): { operatorId: bigint; operatorName: string; weight: number }[] {

@@ -114,17 +114,29 @@ type Outcome = 'UNAUTHENTICATED' | 'PERMISSION_DENIED' | 'passed auth';
 const outcome = (code: number): Outcome =>
   code === grpc.status.UNAUTHENTICATED ? 'UNAUTHENTICATED' : code === grpc.status.PERMISSION_DENIED ? 'PERMISSION_DENIED' : 'passed auth';
 
+/** A server with TOKENS configured, and a raw grpc-js client to it with no credentials of its own. */
+async function startWithTokens(): Promise<{ t: TestServer; client: grpc.Client }> {
+  const t = await startTestServer({ config: { tokens: TOKENS } });
+  return { t, client: new grpc.Client(t.address, grpc.credentials.createInsecure()) };
+}
+
+/** For the enclosing describe: startWithTokens before its tests (the result handed to `use`), both closed after them. */
+function withTokenServer(use: (started: { t: TestServer; client: grpc.Client }) => void): void {
+  let started: { t: TestServer; client: grpc.Client } | undefined;
+  beforeAll(async () => {
+    started = await startWithTokens();
+    use(started);
+  });
+  afterAll(async () => {
+    started?.client.close();
+    await started?.t.dispose();
+  });
+}
+
 describe('role x method matrix (tokens configured)', () => {
   let t: TestServer;
   let client: grpc.Client;
-  beforeAll(async () => {
-    t = await startTestServer({ config: { tokens: TOKENS } });
-    client = new grpc.Client(t.address, grpc.credentials.createInsecure());
-  });
-  afterAll(async () => {
-    client.close();
-    await t.dispose();
-  });
+  withTokenServer((started) => ({ t, client } = started));
 
   it('iterates every RPC the contract names, and only unary and server-streaming ones', () => {
     const names = METHODS.map(({ path }) => path);
@@ -232,8 +244,7 @@ describe('role x method matrix (tokens configured)', () => {
 
 describe('WatchAssignments streams accepted past auth', () => {
   it('streams of an operator and an admin are accepted and end OK at shutdown; a bot stream is refused', async () => {
-    const t = await startTestServer({ config: { tokens: TOKENS } });
-    const client = new grpc.Client(t.address, grpc.credentials.createInsecure());
+    const { t, client } = await startWithTokens();
     const streams: grpc.ClientReadableStream<Buffer>[] = [];
     try {
       const path = '/crm.v1.DistributionService/WatchAssignments';
@@ -273,14 +284,7 @@ describe('WatchAssignments streams accepted past auth', () => {
 describe('open standard services with tokens configured', () => {
   let t: TestServer;
   let client: grpc.Client;
-  beforeAll(async () => {
-    t = await startTestServer({ config: { tokens: TOKENS } });
-    client = new grpc.Client(t.address, grpc.credentials.createInsecure());
-  });
-  afterAll(async () => {
-    client.close();
-    await t.dispose();
-  });
+  withTokenServer((started) => ({ t, client } = started));
 
   const check = (service: string, metadata: grpc.Metadata) =>
     new Promise<HealthCheckResponse>((resolve, reject) => {

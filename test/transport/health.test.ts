@@ -3,7 +3,7 @@
 import http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { connectNodeAdapter } from '@connectrpc/connect-node';
-import { status as grpcStatus, type ClientReadableStream, type ServiceError, type StatusObject } from '@grpc/grpc-js';
+import { status as grpcStatus, type ClientReadableStream, type ServiceError } from '@grpc/grpc-js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { AdminService } from '../../gen/crm/v1/admin_pb.js';
 import { DistributionService } from '../../gen/crm/v1/distribution_pb.js';
@@ -13,40 +13,19 @@ import { ServerReflection } from '../../gen/grpc/reflection/v1/reflection_pb.js'
 import { ServerReflection as ServerReflectionV1alpha } from '../../gen/grpc/reflection/v1alpha/reflection_pb.js';
 import { healthService, HealthStatus } from '../../src/transport/health.ts';
 import { grpcClient, type GrpcClient } from '../support/grpc-client.ts';
+import { StreamReader } from '../support/stream-reader.ts';
 import { startTestServer, type TestServer } from '../support/test-server.ts';
 
 const EXPOSED = [DistributionService, AdminService, QueryService, Health, ServerReflection, ServerReflectionV1alpha].map((s) => s.typeName);
 
-/** A Watch call's messages as they come, and how it ended. */
-class Watch {
-  readonly statuses: ServingStatus[] = [];
-  readonly ended: Promise<StatusObject>;
-  readonly stream: ClientReadableStream<HealthCheckResponse>;
-  #waiters: (() => void)[] = [];
-  #taken = 0;
-
+/** A Watch call's statuses as they come, and how it ended. */
+class Watch extends StreamReader<HealthCheckResponse, ServingStatus> {
   constructor(stream: ClientReadableStream<HealthCheckResponse>) {
-    this.stream = stream;
-    stream.on('data', (response: HealthCheckResponse) => {
-      this.statuses.push(response.status);
-      this.#waiters.splice(0).forEach((wake) => wake());
-    });
-    stream.on('error', () => undefined);
-    this.ended = new Promise((resolve) => stream.on('status', resolve));
+    super(stream, (response) => response.status);
   }
 
-  /** The next status not yet taken, or undefined if none comes within `ms`. */
-  async next(ms = 2_000): Promise<ServingStatus | undefined> {
-    if (this.#taken >= this.statuses.length) {
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, ms);
-        this.#waiters.push(() => {
-          clearTimeout(timer);
-          resolve();
-        });
-      });
-    }
-    return this.#taken < this.statuses.length ? this.statuses[this.#taken++] : undefined;
+  get statuses(): ServingStatus[] {
+    return this.messages;
   }
 }
 

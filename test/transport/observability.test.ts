@@ -2,22 +2,20 @@
 // registrations, the queue and operator loads with the right values; the real
 // entry point logs one JSON object per line, one "call" line per RPC, and never
 // a bearer token.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { Metadata, status, type ServiceError } from '@grpc/grpc-js';
+import { Metadata, status } from '@grpc/grpc-js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { AdminService } from '../../gen/crm/v1/admin_pb.js';
 import { DistributionService } from '../../gen/crm/v1/distribution_pb.js';
 import { QueryService } from '../../gen/crm/v1/query_pb.js';
 import { AssignmentOutcome } from '../../gen/crm/v1/resources_pb.js';
+import { spawnServer, type ServerProcess } from '../support/child-server.ts';
+import { failure } from '../support/expect-status.ts';
 import { allContacts, createSource, register, unique } from '../support/fixtures.ts';
 import { grpcClient } from '../support/grpc-client.ts';
 import { startTestServer, type TestServer } from '../support/test-server.ts';
-
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
 interface Sample {
   name: string;
@@ -58,15 +56,6 @@ async function scrape(port: number): Promise<Sample[]> {
   expect(response.status).toBe(200);
   expect(response.headers.get('content-type')).toMatch(/^text\/plain/);
   return parseMetrics(await response.text());
-}
-
-async function failure(call: Promise<unknown>): Promise<ServiceError> {
-  try {
-    await call;
-  } catch (error) {
-    return error as ServiceError;
-  }
-  throw new Error('expected the call to fail, but it succeeded');
 }
 
 describe('Prometheus metrics', () => {
@@ -174,84 +163,14 @@ describe('Prometheus metrics', () => {
   });
 });
 
-/** The real entry point as a child process, its stdout split into lines. */
-class Child {
-  readonly process: ChildProcess;
-  readonly lines: string[] = [];
-  stderr = '';
-  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  #partial = '';
-  #waiters: (() => void)[] = [];
-
-  constructor(env: Record<string, string>) {
-    this.process = spawn(process.execPath, ['src/main.ts'], {
-      cwd: ROOT,
-      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    this.process.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
-      const parts = (this.#partial + chunk).split('\n');
-      this.#partial = parts.pop()!;
-      this.lines.push(...parts);
-      this.#waiters.splice(0).forEach((wake) => wake());
-    });
-    this.process.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
-      this.stderr += chunk;
-    });
-    this.exited = new Promise((resolve) => {
-      this.process.once('exit', (code, signal) => {
-        if (this.#partial !== '') this.lines.push(this.#partial);
-        this.#partial = '';
-        this.#waiters.splice(0).forEach((wake) => wake());
-        resolve({ code, signal });
-      });
-    });
-  }
-
-  get running(): boolean {
-    return this.process.exitCode === null && this.process.signalCode === null;
-  }
-
-  /** The first stdout line that satisfies `test`; fails if the process exits first. */
-  async line(test: (line: string) => boolean): Promise<string> {
-    for (;;) {
-      const found = this.lines.find(test);
-      if (found !== undefined) return found;
-      if (!this.running) throw new Error(`process exited without the expected line; stdout:\n${this.lines.join('\n')}\nstderr:\n${this.stderr}`);
-      await new Promise<void>((resolve) => this.#waiters.push(resolve));
-    }
-  }
-
-  /** Port from the "listening" line. */
-  async listening(): Promise<{ port: number; metricsPort: number | null }> {
-    const line = await this.line((l) => {
-      try {
-        const json = JSON.parse(l) as { msg?: unknown; port?: unknown };
-        return typeof json.msg === 'string' && json.msg.includes('listening') && typeof json.port === 'number';
-      } catch {
-        return false;
-      }
-    });
-    const json = JSON.parse(line) as { port: number; metricsPort: number | null };
-    return { port: json.port, metricsPort: json.metricsPort };
-  }
-
-  kill(): void {
-    if (this.running) this.process.kill('SIGKILL');
-  }
-}
-
 describe('structured logs of the real process', () => {
   let dir: string;
-  let child: Child | undefined;
+  let child: ServerProcess | undefined;
   beforeAll(() => {
     dir = mkdtempSync(join(tmpdir(), 'crm-logs-'));
   });
   afterEach(async () => {
-    if (child?.running) {
-      child.kill();
-      await child.exited;
-    }
+    await child?.stop();
     child = undefined;
   });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -259,7 +178,7 @@ describe('structured logs of the real process', () => {
   it('writes one JSON object per line, one "call" line per RPC with method, code and ms, and never a token', async () => {
     const token = 'sekret-token-123';
     const wrongToken = 'wrong-token-456';
-    child = new Child({ PORT: '0', METRICS_PORT: '0', DATABASE_URL: `sqlite:${join(dir, 'crm.sqlite')}`, LOG_LEVEL: 'info', CRM_TOKENS: `admin:${token}` });
+    child = spawnServer({ DATABASE_URL: `sqlite:${join(dir, 'crm.sqlite')}`, CRM_TOKENS: `admin:${token}` }, { isolated: true });
     const { port } = await child.listening();
     const address = `127.0.0.1:${port}`;
     const auth = new Metadata();
@@ -293,7 +212,7 @@ describe('structured logs of the real process', () => {
     }
 
     child.process.kill('SIGTERM');
-    const exit = await child.exited;
+    const exit = await child.exitStatus;
     expect(exit).toEqual({ code: 0, signal: null });
 
     const parsed = child.lines.map((line, i) => {
@@ -315,7 +234,7 @@ describe('structured logs of the real process', () => {
     }
     expect(parsed.some((entry) => entry.msg === 'stopped')).toBe(true);
 
-    const everything = `${child.lines.join('\n')}\n${child.stderr}`;
+    const everything = `${child.lines.join('\n')}\n${child.stderr()}`;
     expect(everything).not.toContain(token);
     expect(everything).not.toContain(wrongToken);
   });

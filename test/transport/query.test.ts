@@ -1,34 +1,11 @@
 // QueryService over real gRPC: every RPC, filters, pagination, statistics, and
 // a restart on the same database.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { status, type ServiceError } from '@grpc/grpc-js';
+import { status } from '@grpc/grpc-js';
 import type { Contact, Operator, Source } from '../../gen/crm/v1/resources_pb.js';
 import { AssignmentOutcome, ContactStatus, DistributionStrategy } from '../../gen/crm/v1/resources_pb.js';
-import { fieldViolations } from '../support/status-details.ts';
+import { expectCode, expectInvalid } from '../support/expect-status.ts';
 import { startTestServer, type TestServer } from '../support/test-server.ts';
-
-/** The error a call fails with; fails the test when the call succeeds. */
-async function failure(call: Promise<unknown>): Promise<ServiceError> {
-  try {
-    await call;
-  } catch (error) {
-    return error as ServiceError;
-  }
-  throw new Error('expected the call to fail, but it succeeded');
-}
-
-/** Asserts INVALID_ARGUMENT naming exactly `fields` in BadRequest and each of them in the message. */
-async function expectInvalid(call: Promise<unknown>, fields: string[]): Promise<void> {
-  const error = await failure(call);
-  expect({ code: error.code, details: error.details }).toMatchObject({ code: status.INVALID_ARGUMENT });
-  expect(fieldViolations(error).map((v) => v.field)).toEqual(fields);
-  for (const field of fields) expect(error.details).toContain(field);
-}
-
-async function expectCode(call: Promise<unknown>, code: status): Promise<void> {
-  const error = await failure(call);
-  expect({ code: error.code, details: error.details }).toMatchObject({ code });
-}
 
 const ids = (items: readonly { id: bigint }[]) => items.map((item) => item.id);
 

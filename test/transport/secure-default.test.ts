@@ -1,44 +1,24 @@
 // The real entry point (`node src/main.ts`) as a child process: it refuses to
 // listen on a non-loopback host without tokens, runs open (with a warning) on
 // loopback, and starts with tokens on any host.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AdminService } from '../../gen/crm/v1/admin_pb.js';
 import { QueryService } from '../../gen/crm/v1/query_pb.js';
 import { Health, HealthCheckResponse_ServingStatus as ServingStatus } from '../../gen/grpc/health/v1/health_pb.js';
+import { spawnServer, type ServerProcess } from '../support/child-server.ts';
 import { grpcClient } from '../support/grpc-client.ts';
 
-const root = fileURLToPath(new URL('../../', import.meta.url));
-
-interface Child {
-  process: ChildProcess;
-  /** stdout and stderr so far, interleaved as they arrived. */
-  output(): string;
-  stdout(): string;
-  /** JSON log lines on stdout so far. */
-  logs(): Record<string, unknown>[];
-  /** Resolves with the exit code and signal. */
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
-
-const children: ChildProcess[] = [];
+const children: ServerProcess[] = [];
 const dirs: string[] = [];
 const clients: { close(): void }[] = [];
 
 afterEach(async () => {
   for (const client of clients.splice(0)) client.close();
-  for (const child of children.splice(0)) {
-    if (child.exitCode === null && child.signalCode === null) {
-      const gone = new Promise((resolve) => child.once('exit', resolve));
-      child.kill('SIGKILL');
-      await gone;
-    }
-  }
+  for (const child of children.splice(0)) await child.stop();
   for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 });
 
@@ -49,61 +29,18 @@ function databasePath(): string {
   return join(dir, 'crm.sqlite');
 }
 
-/** Runs `node src/main.ts` from the repository root with only the given environment (and PATH). */
-function start(env: Record<string, string>): Child {
-  const child = spawn(process.execPath, ['src/main.ts'], {
-    cwd: root,
-    env: { PATH: process.env.PATH ?? '', PORT: '0', METRICS_PORT: '0', LOG_LEVEL: 'info', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+/** Runs `node src/main.ts` from the repository root with only the given environment (and PATH, HOME). */
+function start(env: Record<string, string>): ServerProcess {
+  const child = spawnServer(env, { isolated: true });
   children.push(child);
-  let all = '';
-  let out = '';
-  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
-    all += chunk;
-    out += chunk;
-  });
-  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
-    all += chunk;
-  });
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
-    // 'close' fires after the exit and after the output streams are drained.
-    child.once('close', (code, signal) => resolve({ code, signal }));
-  });
-  return {
-    process: child,
-    output: () => all,
-    stdout: () => out,
-    logs: () =>
-      out
-        .split('\n')
-        .filter((line) => line.startsWith('{'))
-        .map((line) => JSON.parse(line) as Record<string, unknown>),
-    exited,
-  };
-}
-
-/** Waits for the "listening" log line and returns its port; fails if the process exits first. */
-function listening(child: Child): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const look = () => {
-      const line = child.logs().find((l) => typeof l.msg === 'string' && l.msg.startsWith('listening'));
-      if (line) {
-        child.process.stdout!.off('data', look);
-        resolve(line.port as number);
-      }
-    };
-    child.process.stdout!.on('data', look);
-    look();
-    void child.exited.then(({ code, signal }) => reject(new Error(`exited (code ${code}, signal ${signal}) before listening:\n${child.output()}`)));
-  });
+  return child;
 }
 
 describe('node src/main.ts', () => {
   it.each(['0.0.0.0', '::'])('refuses HOST=%s without tokens: non-zero exit, names CRM_TOKENS, opens nothing', async (host) => {
     const db = databasePath();
     const child = start({ HOST: host, DATABASE_URL: `sqlite:${db}` });
-    const { code, signal } = await child.exited;
+    const { code, signal } = await child.exitStatus;
     expect(signal).toBeNull();
     expect(code).not.toBe(0);
     expect(child.output()).toContain('CRM_TOKENS');
@@ -120,7 +57,7 @@ describe('node src/main.ts', () => {
     const file = join(db, '..', 'tokens.txt');
     writeFileSync(file, '# no tokens yet\n\n');
     const child = start({ HOST: '0.0.0.0', DATABASE_URL: `sqlite:${db}`, CRM_TOKENS_FILE: file });
-    const { code } = await child.exited;
+    const { code } = await child.exitStatus;
     expect(code).not.toBe(0);
     expect(child.output()).toContain('CRM_TOKENS');
     expect(existsSync(db)).toBe(false);
@@ -129,7 +66,7 @@ describe('node src/main.ts', () => {
   it('refuses a CRM_TOKENS entry with an unknown role without echoing its secret', async () => {
     const db = databasePath();
     const child = start({ HOST: '127.0.0.1', DATABASE_URL: `sqlite:${db}`, CRM_TOKENS: 'admin:good-one,root:hunter2-secret' });
-    const { code } = await child.exited;
+    const { code } = await child.exitStatus;
     expect(code).not.toBe(0);
     expect(child.output()).toContain('CRM_TOKENS');
     expect(child.output()).not.toContain('hunter2-secret');
@@ -140,7 +77,7 @@ describe('node src/main.ts', () => {
   it('runs open on HOST=127.0.0.1 without tokens: warns, answers, exits 0 on SIGTERM', async () => {
     const db = databasePath();
     const child = start({ HOST: '127.0.0.1', DATABASE_URL: `sqlite:${db}` });
-    const port = await listening(child);
+    const { port } = await child.listening();
     expect(port).toBeGreaterThan(0);
 
     const warning = child.logs().find((l) => l.level === 40);
@@ -155,7 +92,7 @@ describe('node src/main.ts', () => {
     expect((await query.getOperator({ operatorId: operator!.id })).operator?.name).toBe('Open Alice');
 
     child.process.kill('SIGTERM');
-    const { code, signal } = await child.exited;
+    const { code, signal } = await child.exitStatus;
     expect({ code, signal }).toEqual({ code: 0, signal: null });
     expect(child.logs().map((l) => l.msg)).toEqual(expect.arrayContaining(['shutting down', 'stopped']));
     expect(child.logs().filter((l) => (l.level as number) >= 50)).toEqual([]);
@@ -165,7 +102,7 @@ describe('node src/main.ts', () => {
     const db = databasePath();
     const secret = 'admin-secret-5d1c9a';
     const child = start({ HOST: '0.0.0.0', DATABASE_URL: `sqlite:${db}`, CRM_TOKENS: `admin:${secret},bot:bot-secret-77ab` });
-    const port = await listening(child);
+    const { port } = await child.listening();
     expect(child.logs().find((l) => typeof l.msg === 'string' && l.msg.startsWith('listening'))).toMatchObject({ host: '0.0.0.0', port });
     expect(child.logs().filter((l) => l.level === 40)).toEqual([]);
 
@@ -183,7 +120,7 @@ describe('node src/main.ts', () => {
     expect((await health.check({ service: '' })).status).toBe(ServingStatus.SERVING);
 
     child.process.kill('SIGTERM');
-    const { code, signal } = await child.exited;
+    const { code, signal } = await child.exitStatus;
     expect({ code, signal }).toEqual({ code: 0, signal: null });
     expect(child.output()).not.toContain(secret);
     expect(child.output()).not.toContain('bot-secret-77ab');

@@ -2,84 +2,24 @@
 // the server has accepted finish, later calls fail fast with UNAVAILABLE,
 // Health watchers see NOT_SERVING, WatchAssignments streams end with OK, the
 // process exits 0 in bounded time, and every acknowledged contact is stored.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import http2 from 'node:http2';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
-import { status as grpcStatus, type ClientReadableStream, type ServiceError, type StatusObject } from '@grpc/grpc-js';
+import { status as grpcStatus, type ServiceError } from '@grpc/grpc-js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AdminService } from '../../gen/crm/v1/admin_pb.js';
 import { DistributionService, RegisterContactRequestSchema, RegisterContactResponseSchema, type AssignmentEvent } from '../../gen/crm/v1/distribution_pb.js';
 import { Health, HealthCheckResponse_ServingStatus as ServingStatus, type HealthCheckResponse } from '../../gen/grpc/health/v1/health_pb.js';
+import { spawnServer, type ServerProcess } from '../support/child-server.ts';
 import { allContacts } from '../support/fixtures.ts';
 import { grpcClient } from '../support/grpc-client.ts';
+import { StreamReader } from '../support/stream-reader.ts';
 import { startTestServer, type TestServer } from '../support/test-server.ts';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 /** The bound on SIGTERM -> exit. Not a speed assertion: a server that drains never takes this long here. */
 const EXIT_DEADLINE_MS = 10_000;
-
-/** The real entry point as a child process, its stdout split into lines. */
-class Child {
-  readonly process: ChildProcess;
-  readonly lines: string[] = [];
-  stderr = '';
-  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  #partial = '';
-  #waiters: (() => void)[] = [];
-
-  constructor(env: Record<string, string>) {
-    this.process = spawn(process.execPath, ['src/main.ts'], {
-      cwd: ROOT,
-      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    this.process.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
-      const parts = (this.#partial + chunk).split('\n');
-      this.#partial = parts.pop()!;
-      this.lines.push(...parts);
-      this.#waiters.splice(0).forEach((wake) => wake());
-    });
-    this.process.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
-      this.stderr += chunk;
-    });
-    this.exited = new Promise((resolve) => {
-      this.process.once('exit', (code, signal) => {
-        if (this.#partial !== '') this.lines.push(this.#partial);
-        this.#partial = '';
-        this.#waiters.splice(0).forEach((wake) => wake());
-        resolve({ code, signal });
-      });
-    });
-  }
-
-  get running(): boolean {
-    return this.process.exitCode === null && this.process.signalCode === null;
-  }
-
-  /** Port from the "listening" line; fails if the process exits first. */
-  async listening(): Promise<number> {
-    for (;;) {
-      for (const line of this.lines) {
-        try {
-          const json = JSON.parse(line) as { msg?: unknown; port?: unknown };
-          if (typeof json.msg === 'string' && json.msg.includes('listening') && typeof json.port === 'number') return json.port;
-        } catch {
-          // not a JSON line; the logs test reports those
-        }
-      }
-      if (!this.running) throw new Error(`process exited before listening; stdout:\n${this.lines.join('\n')}\nstderr:\n${this.stderr}`);
-      await new Promise<void>((resolve) => this.#waiters.push(resolve));
-    }
-  }
-
-  kill(): void {
-    if (this.running) this.process.kill('SIGKILL');
-  }
-}
 
 /** Rejects with `what` if `promise` has not settled within `ms`. */
 async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
@@ -93,38 +33,6 @@ async function within<T>(promise: Promise<T>, ms: number, what: string): Promise
     ]);
   } finally {
     clearTimeout(timer);
-  }
-}
-
-/** A server stream's messages as they come, and its final status. */
-class Stream<T> {
-  readonly messages: T[] = [];
-  readonly ended: Promise<StatusObject>;
-  readonly errors: Error[] = [];
-  readonly stream: ClientReadableStream<T>;
-  #waiters: (() => void)[] = [];
-
-  constructor(stream: ClientReadableStream<T>) {
-    this.stream = stream;
-    stream.on('data', (message: T) => {
-      this.messages.push(message);
-      this.#waiters.splice(0).forEach((wake) => wake());
-    });
-    stream.on('error', (error: Error) => this.errors.push(error));
-    this.ended = new Promise((resolve) => stream.on('status', resolve));
-    void this.ended.then(() => this.#waiters.splice(0).forEach((wake) => wake()));
-  }
-
-  /** Waits until some message satisfies `test` (fails if the stream ends first). */
-  async until(test: (message: T) => boolean): Promise<T> {
-    let ended = false;
-    void this.ended.then(() => (ended = true));
-    for (;;) {
-      const found = this.messages.find(test);
-      if (found !== undefined) return found;
-      if (ended) throw new Error('stream ended before the expected message');
-      await new Promise<void>((resolve) => this.#waiters.push(resolve));
-    }
   }
 }
 
@@ -179,16 +87,13 @@ class HeldCall {
 
 describe('graceful shutdown on SIGTERM', () => {
   let dir: string | undefined;
-  let child: Child | undefined;
+  let child: ServerProcess | undefined;
   let restarted: TestServer | undefined;
   const cleanups: (() => void)[] = [];
 
   afterEach(async () => {
     for (const cleanup of cleanups.splice(0)) cleanup();
-    if (child?.running) {
-      child.kill();
-      await child.exited;
-    }
+    await child?.stop();
     child = undefined;
     await restarted?.stop();
     restarted = undefined;
@@ -199,8 +104,8 @@ describe('graceful shutdown on SIGTERM', () => {
   it('finishes accepted calls, refuses later ones with UNAVAILABLE, ends streams cleanly, exits 0, loses no acknowledged contact', async () => {
     dir = mkdtempSync(join(tmpdir(), 'crm-shutdown-'));
     const dbPath = join(dir, 'crm.sqlite');
-    child = new Child({ PORT: '0', METRICS_PORT: '0', DATABASE_URL: `sqlite:${dbPath}`, LOG_LEVEL: 'info' });
-    const port = await child.listening();
+    child = spawnServer({ DATABASE_URL: `sqlite:${dbPath}` }, { isolated: true });
+    const { port } = await child.listening();
     const address = `127.0.0.1:${port}`;
     const admin = grpcClient(AdminService, address);
     const distribution = grpcClient(DistributionService, address);
@@ -227,10 +132,10 @@ describe('graceful shutdown on SIGTERM', () => {
     };
 
     // Health/Watch on the whole server: SERVING first.
-    const healthWatch = new Stream<HealthCheckResponse>(health.watch({ service: '' }));
+    const healthWatch = new StreamReader<HealthCheckResponse>(health.watch({ service: '' }));
     await healthWatch.until((m) => m.status === ServingStatus.SERVING);
     // WatchAssignments: subscribed once one of our probe contacts comes back on it.
-    const assignments = new Stream<AssignmentEvent>(distribution.watchAssignments({ sourceId }));
+    const assignments = new StreamReader<AssignmentEvent>(distribution.watchAssignments({ sourceId }));
     for (let attempt = 0; attempt < 100 && assignments.messages.length === 0; attempt++) {
       const probe = await registerTagged('probe');
       await Promise.race([
@@ -249,7 +154,7 @@ describe('graceful shutdown on SIGTERM', () => {
 
     const signalled = performance.now();
     child.process.kill('SIGTERM');
-    const exit = within(child.exited, EXIT_DEADLINE_MS, 'exit after SIGTERM');
+    const exit = within(child.exitStatus, EXIT_DEADLINE_MS, 'exit after SIGTERM');
     exit.catch(() => undefined);
 
     // Calls made after the shutdown began: keep issuing until refused (4 callers).

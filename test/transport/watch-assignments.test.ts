@@ -1,10 +1,10 @@
 // WatchAssignments: committed assignments stream to watchers, filtered, and a
 // watcher that leaves does not disturb the server.
-import type { ClientReadableStream } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AssignmentEvent } from '../../gen/crm/v1/distribution_pb.js';
 import { ContactStatus } from '../../gen/crm/v1/resources_pb.js';
 import { createOperators, createSource, register } from '../support/fixtures.ts';
+import { StreamReader } from '../support/stream-reader.ts';
 import { startTestServer, type TestServer } from '../support/test-server.ts';
 
 let t: TestServer;
@@ -14,33 +14,9 @@ beforeAll(async () => {
 afterAll(() => t.dispose());
 
 /** Collects a stream's events; `next()` waits for the next one not yet taken. */
-class Watcher {
-  readonly events: AssignmentEvent[] = [];
-  readonly #waiters: (() => void)[] = [];
-  #taken = 0;
-  readonly stream: ClientReadableStream<AssignmentEvent>;
-
-  constructor(stream: ClientReadableStream<AssignmentEvent>) {
-    this.stream = stream;
-    stream.on('data', (event: AssignmentEvent) => {
-      this.events.push(event);
-      this.#waiters.splice(0).forEach((wake) => wake());
-    });
-    stream.on('error', () => undefined);
-  }
-
-  /** The next event, or undefined if none arrives within `ms`. */
-  async next(ms = 2_000): Promise<AssignmentEvent | undefined> {
-    if (this.#taken >= this.events.length) {
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, ms);
-        this.#waiters.push(() => {
-          clearTimeout(timer);
-          resolve();
-        });
-      });
-    }
-    return this.#taken < this.events.length ? this.events[this.#taken++] : undefined;
+class Watcher extends StreamReader<AssignmentEvent> {
+  get events(): AssignmentEvent[] {
+    return this.messages;
   }
 
   /**
@@ -61,7 +37,7 @@ class Watcher {
   }
 
   async skipUntil(contactId: bigint): Promise<void> {
-    if (this.events.slice(0, this.#taken).some((e) => e.contact?.id === contactId)) return;
+    if (this.events.slice(0, this.taken).some((e) => e.contact?.id === contactId)) return;
     for (let event = await this.next(); event; event = await this.next()) if (event.contact?.id === contactId) return;
   }
 }

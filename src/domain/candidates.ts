@@ -1,4 +1,4 @@
-import { raw, sql } from '@mikro-orm/core';
+import { raw, sql, type QueryResult } from '@mikro-orm/core';
 import type { Candidate, RoundRobinState, SourceSettings } from './assignment/choice.ts';
 import { Operator, Source, SourceOperator } from './entities.ts';
 import type { Tx } from './unit-of-work.ts';
@@ -72,17 +72,31 @@ interface RawCandidateRow {
 }
 
 /**
- * Takes one unit of the operator's capacity, atomically: the conditional update
- * succeeds only while the operator is active and under max_load, whatever other
- * transactions or processes did since the candidates were read.
+ * Takes the given units of capacity from each operator in one statement,
+ * atomically: it changes the rows only where the operator is active and stays
+ * within max_load, whatever other transactions or processes did since the
+ * candidates were read. False if any operator refused (the caller reruns).
  */
-export async function claimCapacity(tx: Tx, operatorId: number): Promise<boolean> {
-  const claimed = await tx.nativeUpdate(
-    Operator,
-    { id: operatorId, active: true, openLoad: { $lt: sql.ref('max_load') } },
-    { openLoad: sql`open_load + 1` },
+export async function claimCapacity(tx: Tx, units: ReadonlyMap<number, number>): Promise<boolean> {
+  if (units.size === 0) return true;
+  const sorted = new Map([...units].sort(([a], [b]) => a - b));
+  const delta = caseOf('id', sorted);
+  const ids = [...sorted.keys()];
+  const result = await tx.execute<QueryResult>(
+    `update operator set open_load = open_load + ${delta.sql}
+      where id in (${ids.map(() => '?').join(', ')}) and active and open_load + ${delta.sql} <= max_load`,
+    [...delta.params, ...ids, ...delta.params],
+    'run',
   );
-  return claimed === 1;
+  return result.affectedRows === units.size;
+}
+
+/** `case <column> when key then value ... end` over whole numbers, the same in SQLite and PostgreSQL. */
+function caseOf(column: string, values: ReadonlyMap<number, number>): { sql: string; params: number[] } {
+  return {
+    sql: `case ${column} ${[...values].map(() => 'when ? then cast(? as integer)').join(' ')} end`,
+    params: [...values].flat(),
+  };
 }
 
 export async function releaseCapacity(tx: Tx, operatorId: number): Promise<void> {
@@ -98,13 +112,17 @@ export function recordRoundRobin(settings: SourceCandidates, state: RoundRobinSt
   }
 }
 
-/** Stores the round-robin state of the given sources as it now is in memory. */
+/** Stores the round-robin state of the given sources as it now is in memory: two statements a source. */
 export async function saveRoundRobin(tx: Tx, sources: Iterable<SourceCandidates>): Promise<void> {
   for (const settings of sources) {
-    if (settings.strategy !== 'SMOOTH_WEIGHTED_ROUND_ROBIN') continue;
+    if (settings.strategy !== 'SMOOTH_WEIGHTED_ROUND_ROBIN' || settings.candidates.length === 0) continue;
     await tx.nativeUpdate(Source, { id: settings.sourceId }, { swrrCycle: settings.cycle });
-    for (const c of settings.candidates) {
-      await tx.nativeUpdate(SourceOperator, { source: settings.sourceId, operator: c.operatorId }, { swrrCurrent: c.swrrCurrent });
-    }
+    const currents = caseOf('operator_id', new Map(settings.candidates.map((c) => [c.operatorId, c.swrrCurrent])));
+    await tx.execute(
+      `update source_operator set swrr_current = ${currents.sql}
+        where source_id = ? and operator_id in (${settings.candidates.map(() => '?').join(', ')})`,
+      [...currents.params, settings.sourceId, ...settings.candidates.map((c) => c.operatorId)],
+      'run',
+    );
   }
 }

@@ -39,7 +39,7 @@ export async function drainQueue(tx: Tx, scope: DrainScope, random: () => number
       const settings = pool.bySource.get(contact.source.id)!;
       const choice = chooseOperator(settings, random);
       if (choice.kind !== 'assign') continue;
-      if (!(await claimCapacity(tx, choice.operatorId))) {
+      if (!(await claimCapacity(tx, new Map([[choice.operatorId, 1]])))) {
         // Another process filled this operator since we read it: stop offering it.
         recordFull(pool, choice.operatorId);
         lostClaims += 1;

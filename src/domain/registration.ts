@@ -2,11 +2,10 @@
 // running wait and then share the next one: every step below is one statement
 // for the whole batch, decided in memory in arrival order, so a batch behaves
 // exactly like its calls one after another, at a fraction of the statements.
-import { sql } from '@mikro-orm/core';
 import { chooseAffinity, chooseOperator } from './assignment/choice.ts';
-import { loadCandidates, recordClaim, recordRoundRobin, saveRoundRobin, type CandidatePool, type SourceCandidates } from './candidates.ts';
+import { claimCapacity, loadCandidates, recordClaim, recordRoundRobin, saveRoundRobin, type CandidatePool, type SourceCandidates } from './candidates.ts';
 import { CONTACT_RELATIONS, contactView } from './contact-views.ts';
-import { Contact, Lead, Operator, Source, type ContactStatus, type ILead, type ISource, type Outcome } from './entities.ts';
+import { Contact, Lead, Source, type ContactStatus, type ILead, type ISource, type Outcome } from './entities.ts';
 import { sourceNotFound, type SourceKey } from './sources.ts';
 import { missingIdentifiers, normalizeIdentifiers, pickLead, type LeadIdentifiers } from './lead-identity.ts';
 import { lockSources } from '../storage/locks.ts';
@@ -269,24 +268,16 @@ class BatchRegistration {
   }
 
   /**
-   * One conditional update per operator takes all the batch gave it. It fails
+   * One conditional update takes what the batch gave every operator. It fails
    * only if another process took the same capacity since the batch read it:
    * then the whole batch runs again on fresh figures.
    */
   async #claimCapacity(decided: readonly unknown[]): Promise<void> {
-    const claims = new Map<number, number>();
+    const units = new Map<number, number>();
     for (const d of decided) {
-      if (isDecision(d) && d.operatorId !== null) claims.set(d.operatorId, (claims.get(d.operatorId) ?? 0) + 1);
+      if (isDecision(d) && d.operatorId !== null) units.set(d.operatorId, (units.get(d.operatorId) ?? 0) + 1);
     }
-    // In id order, so two batches claiming the same operators cannot deadlock.
-    for (const [operatorId, count] of [...claims].sort(([a], [b]) => a - b)) {
-      const claimed = await this.#tx.nativeUpdate(
-        Operator,
-        { id: operatorId, active: true, openLoad: { $lte: sql`max_load - ${count}` } },
-        { openLoad: sql`open_load + ${count}` },
-      );
-      if (claimed !== 1) throw new ConflictError(`operator ${operatorId} lost capacity to a concurrent transaction`);
-    }
+    if (!(await claimCapacity(this.#tx, units))) throw new ConflictError('an operator lost capacity to a concurrent transaction');
   }
 
   async #insertContacts(decided: readonly (Decision | Error | RegisterContactResult | { replayOf: number })[], pool: CandidatePool): Promise<Outcomes> {

@@ -29,4 +29,5 @@ EXPOSE 50051 9464
 # without CRM_TOKENS (or CRM_TOKENS_FILE), e.g. -e CRM_TOKENS=admin:...,bot:...
 HEALTHCHECK --interval=10s --timeout=3s --start-period=10s \
   CMD ["node", "src/healthcheck.ts"]
-CMD ["node", "src/main.ts"]
+# Heap settings as in `npm start`: a smaller young generation keeps RSS low at no cost in throughput.
+CMD ["node", "--max-semi-space-size=16", "--max-old-space-size=256", "src/main.ts"]

@@ -1,6 +1,7 @@
 // The real entry point (`node src/main.ts`) as a child process, for tests of
 // process-level behaviour: signals, crashes, start-up checks, logs.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 
 /** How the process ended: its exit code, or the signal that killed it. */
 export interface ExitStatus {
@@ -51,12 +52,18 @@ export interface ServerProcessOptions {
   isolated?: boolean;
 }
 
-const ROOT = new URL('../..', import.meta.url).pathname;
+const ROOT_URL = new URL('../../', import.meta.url);
+const ROOT = ROOT_URL.pathname;
 
-/** Starts `node src/main.ts` on ephemeral ports with info logs (unless `env` says otherwise), without waiting for it. */
+/** The arguments `npm start` gives node (heap settings and the entry point), so tests run what users run. */
+const START_ARGS = (JSON.parse(readFileSync(new URL('package.json', ROOT_URL), 'utf8')) as { scripts: { start: string } }).scripts.start
+  .split(/\s+/)
+  .slice(1);
+
+/** Starts the server as `npm start` does, on ephemeral ports with info logs (unless `env` says otherwise), without waiting for it. */
 export function spawnServer(env: Record<string, string>, options: ServerProcessOptions = {}): ServerProcess {
   const inherited = options.isolated ? { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '' } : process.env;
-  const child = spawn(process.execPath, ['src/main.ts'], {
+  const child = spawn(process.execPath, START_ARGS, {
     cwd: ROOT,
     env: { ...inherited, PORT: '0', METRICS_PORT: '0', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

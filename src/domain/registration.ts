@@ -184,11 +184,11 @@ class BatchRegistration {
     const keyed = inputs.flatMap((input, i) => (input.requestId !== '' && sources[i] ? [{ source: sources[i].id, requestId: input.requestId }] : []));
     const replays = new Map<string, RegisterContactResult>();
     if (keyed.length === 0) return replays;
-    const stored = await this.#tx.find(
-      Contact,
-      { requestId: { $in: keyed.map((k) => k.requestId) }, source: { $in: keyed.map((k) => k.source) } },
-      { populate: [...CONTACT_RELATIONS] },
-    );
+    const where = { requestId: { $in: keyed.map((k) => k.requestId) }, source: { $in: keyed.map((k) => k.source) } };
+    // Replays are rare: look for ids first, and load whole contacts only for those found.
+    const found = await this.#tx.find(Contact, where, { fields: ['id'], disableIdentityMap: true });
+    if (found.length === 0) return replays;
+    const stored = await this.#tx.find(Contact, { id: { $in: found.map((c) => c.id) } }, { populate: [...CONTACT_RELATIONS] });
     for (const contact of stored) {
       replays.set(`${contact.source.id}\u0000${contact.requestId}`, { contact: contactView(contact), leadCreated: false, outcome: contact.outcome, replayed: true });
     }

@@ -121,8 +121,11 @@ async function* checkMessages(
         break;
       }
       if (pending.length < 5 + length) break;
-      yield envelope(pending[0]!, checked(pending.subarray(5, 5 + length), schema, flag));
-      pending = pending.slice(5 + length);
+      const message = pending.subarray(5, 5 + length);
+      const kept = checked(message, schema, flag);
+      // A valid frame goes on as it came; only a malformed one is rebuilt (empty).
+      yield kept === message ? pending.subarray(0, 5 + length) : envelope(pending[0]!, kept);
+      pending = pending.subarray(5 + length);
     }
   }
   if (passThrough) return;

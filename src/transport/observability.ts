@@ -3,11 +3,16 @@ import { Code, ConnectError, type Interceptor } from '@connectrpc/connect';
 import type { Logger } from 'pino';
 import type { Metrics } from '../metrics.ts';
 
-/** The gRPC name of a status code, as in logs and metric labels ("ok", "not_found", ...). */
+/** gRPC status names as in logs and metric labels: "not_found", "invalid_argument", ... */
+const CODE_NAMES = new Map(
+  Object.values(Code)
+    .filter((code): code is Code => typeof code === 'number')
+    .map((code) => [code, Code[code].replace(/[A-Z]/g, (c, i: number) => (i === 0 ? c : `_${c}`)).toLowerCase()]),
+);
+
 function codeName(error: unknown): string {
   if (error === undefined) return 'ok';
-  const code = error instanceof ConnectError ? error.code : Code.Unknown;
-  return Code[code].replace(/[A-Z]/g, (c, i: number) => (i === 0 ? c : `_${c}`)).toLowerCase();
+  return CODE_NAMES.get(error instanceof ConnectError ? error.code : Code.Unknown)!;
 }
 
 /**

@@ -2,6 +2,7 @@
 // running wait and then share the next one: every step below is one statement
 // for the whole batch, decided in memory in arrival order, so a batch behaves
 // exactly like its calls one after another, at a fraction of the statements.
+import type { EntityName, RequiredEntityData } from '@mikro-orm/core';
 import { chooseAffinity, chooseOperator } from './assignment/choice.ts';
 import { claimCapacity, loadCandidates, recordClaim, recordRoundRobin, saveRoundRobin, type CandidatePool, type SourceCandidates } from './candidates.ts';
 import { CONTACT_RELATIONS, contactView } from './contact-views.ts';
@@ -256,14 +257,13 @@ class BatchRegistration {
     }
     const created = states.filter((s) => s.isNew);
     if (created.length === 0) return;
-    // Unmanaged entities, not plain rows: only then does insertMany report every new id.
-    const ids = await this.#tx.insertMany(created.map(({ lead }) => this.#tx.create(Lead, {
+    const ids = await insertReturningIds(this.#tx, Lead, created.map(({ lead }) => ({
       externalId: lead.externalId ?? null,
       phone: lead.phone ?? null,
       email: lead.email ?? null,
       name: lead.name,
       createdAt: lead.createdAt,
-    }, { persist: false })));
+    })));
     created.forEach((state, i) => (state.lead.id = ids[i]!));
   }
 
@@ -282,17 +282,17 @@ class BatchRegistration {
 
   async #insertContacts(decided: readonly (Decision | Error | RegisterContactResult | { replayOf: number })[], pool: CandidatePool): Promise<Outcomes> {
     const fresh = decided.filter(isDecision);
-    const ids = fresh.length === 0 ? [] : await this.#tx.insertMany(fresh.map((d) => this.#tx.create(Contact, {
+    const ids = fresh.length === 0 ? [] : await insertReturningIds(this.#tx, Contact, fresh.map((d) => ({
       lead: d.leadState.lead.id,
       source: d.source.id,
       operator: d.operatorId,
-      status: 'NEW',
+      status: 'NEW' as const,
       message: d.input.message,
       requestId: d.requestId,
       outcome: d.outcome,
       createdAt: this.#now,
       assignedAt: d.operatorId === null ? null : this.#now,
-    }, { persist: false })));
+    })));
     const results = new Map<Decision, RegisterContactResult>();
     fresh.forEach((d, i) => {
       const contact = this.#view(d, ids[i]!, pool);
@@ -325,4 +325,14 @@ class BatchRegistration {
 
 function isDecision(value: unknown): value is Decision {
   return typeof value === 'object' && value !== null && 'leadState' in value;
+}
+
+/**
+ * One multi-row INSERT ... RETURNING id, ids in row order. (em.insertMany with
+ * plain rows reports only the first id on SQLite; going through entities costs
+ * an entity per row.)
+ */
+async function insertReturningIds<T extends object>(tx: Tx, entity: EntityName<T>, rows: RequiredEntityData<T>[]): Promise<number[]> {
+  const inserted = await tx.createQueryBuilder(entity).insert(rows).execute<{ id: number }[]>('all', false);
+  return inserted.map((row) => Number(row.id));
 }

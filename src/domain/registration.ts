@@ -27,6 +27,7 @@ const OPEN_STATUSES: ContactStatus[] = ['NEW', 'IN_PROGRESS'];
 
 interface Pending {
   input: RegisterContactInput;
+  signal: AbortSignal | undefined;
   resolve(result: RegisterContactResult): void;
   reject(error: unknown): void;
 }
@@ -54,9 +55,10 @@ export class Registrations {
     this.#observer = options.observer;
   }
 
-  register(input: RegisterContactInput): Promise<RegisterContactResult> {
+  /** `signal`: the call's deadline or cancellation; a call that ends while it waits is dropped, unwritten. */
+  register(input: RegisterContactInput, signal?: AbortSignal): Promise<RegisterContactResult> {
     return new Promise((resolve, reject) => {
-      this.#waiting.push({ input, resolve, reject });
+      this.#waiting.push({ input, signal, resolve, reject });
       if (!this.#running) {
         this.#running = true;
         void this.#pump();
@@ -70,7 +72,11 @@ export class Registrations {
       // event loop: let it read the calls that arrived meanwhile, then take
       // them all as the next batch.
       await new Promise((resolve) => setImmediate(resolve));
-      await this.#settle(this.#waiting.splice(0, MAX_BATCH));
+      const batch = this.#waiting.splice(0, MAX_BATCH).filter((pending) => {
+        if (pending.signal?.aborted) pending.reject(pending.signal.reason);
+        return !pending.signal?.aborted;
+      });
+      if (batch.length > 0) await this.#settle(batch);
     } while (this.#waiting.length > 0);
     this.#running = false;
   }

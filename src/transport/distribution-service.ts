@@ -29,8 +29,8 @@ export function distributionService(
   shutdown: AbortSignal,
 ): ServiceImpl<typeof DistributionService> {
   return {
-    async registerContact(request) {
-      const result = await registrations.register(registerContactInput(request));
+    async registerContact(request, context) {
+      const result = await registrations.register(registerContactInput(request), context.signal);
       if (!result.replayed) metrics.registered.inc({ source_id: String(result.contact.source.id), outcome: result.outcome });
       return {
         contact: encodeContact(result.contact),

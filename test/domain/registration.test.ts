@@ -2,7 +2,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { AssignmentFeed } from '../../src/domain/assignment-feed.ts';
 import { localPublisher } from '../../src/domain/assignment-publisher.ts';
-import { Operator, Source, SourceOperator } from '../../src/domain/entities.ts';
+import { Contact, Lead, Operator, Source, SourceOperator } from '../../src/domain/entities.ts';
 import { Registrations, type RegisterContactInput } from '../../src/domain/registration.ts';
 import { UnitOfWork } from '../../src/domain/unit-of-work.ts';
 import { openDatabase, type Orm } from '../../src/storage/orm.ts';
@@ -63,6 +63,20 @@ describe('RegisterContact batching', () => {
     expect(results[1]!.contact.id).not.toBe(results[2]!.contact.id);
     expect(results[4]!.replayed).toBe(true);
     expect(results[4]!.contact.id).toBe(results[3]!.contact.id);
+  });
+
+  it('a call whose deadline passed while it waited is dropped and writes nothing', async () => {
+    const expired = new AbortController();
+    expired.abort(new Error('deadline exceeded'));
+    const results = await Promise.allSettled([
+      registrations.register(input('kept')),
+      registrations.register(input('dropped'), expired.signal),
+    ]);
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected']);
+    expect((results[1] as PromiseRejectedResult).reason).toBe(expired.signal.reason);
+    const em = orm.em.fork();
+    expect(await em.count(Contact, {})).toBe(1);
+    expect(await em.count(Lead, { externalId: 'dropped' })).toBe(0);
   });
 
   it('an unknown source fails only its own call', async () => {

@@ -92,22 +92,10 @@ export interface Outcomes {
   queued: number;
 }
 
-export interface RoundResult {
+export interface RoundResult extends DriveResult {
   scenario: ScenarioName;
   /** 0 for the warm-up run. */
   round: number;
-  calls: number;
-  errors: number;
-  firstError: string | null;
-  seconds: number;
-  callsPerSecond: number;
-  p50Ms: number;
-  p99Ms: number;
-  /** Server process CPU over the round, % of one core. */
-  serverCpuPercent: number | null;
-  /** This (client) process's CPU over the round, % of one core. */
-  clientCpuPercent: number;
-  outcomes: Outcomes;
 }
 
 export interface ScenarioSummary {
@@ -550,7 +538,9 @@ export interface DriveResult {
   callsPerSecond: number;
   p50Ms: number;
   p99Ms: number;
+  /** Server process CPU over the run, % of one core. */
   serverCpuPercent: number | null;
+  /** This (client) process's CPU over the run, % of one core. */
   clientCpuPercent: number;
   outcomes: Outcomes;
 }

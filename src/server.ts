@@ -47,14 +47,15 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       relaying = relaying.then(() => relayAssignments(uow, feed, notices, log));
     })
     : undefined;
-  const metrics = createMetrics(new Queries(uow));
+  const queries = new Queries(uow);
+  const metrics = createMetrics(queries);
   const registrations = new Registrations(uow, {
     observer: {
       committed: (size) => metrics.batchSize.observe(size),
       split: (size, error) => log.warn({ err: error, size }, 'registration batch failed as a whole; retrying its calls one by one'),
     },
   });
-  const domain = { registrations, lifecycle: new ContactLifecycle(uow), admin: new Admin(uow), queries: new Queries(uow), feed };
+  const domain = { registrations, lifecycle: new ContactLifecycle(uow), admin: new Admin(uow), queries, feed };
   for (const repair of await reconcileLoads(uow)) log.warn(repair, 'repaired an operator load that did not match its open contacts');
   const shutdown = new AbortController();
   const health = new HealthStatus(SERVICES.map((service) => service.typeName));

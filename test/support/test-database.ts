@@ -20,8 +20,25 @@ export interface TestDatabase {
 }
 
 let sequence = 0;
+/** Databases of this test file not dropped yet (a restarted server shares its database with the first). */
+const undropped = new Set<() => Promise<void>>();
 
 export async function createTestDatabase(): Promise<TestDatabase> {
+  const database = await create();
+  const drop = async () => {
+    undropped.delete(drop);
+    await database.drop();
+  };
+  undropped.add(drop);
+  return { ...database, drop };
+}
+
+/** Drops what the file's tests left behind; run after each test file (see vitest.config.ts). */
+export async function dropLeftoverDatabases(): Promise<void> {
+  for (const drop of [...undropped]) await drop();
+}
+
+async function create(): Promise<TestDatabase> {
   if (!postgresServer) {
     const dir = mkdtempSync(join(tmpdir(), 'crm-test-'));
     const path = join(dir, 'crm.sqlite');

@@ -5,6 +5,7 @@ import { Code, ConnectError, type Interceptor } from '@connectrpc/connect';
 import type { Logger } from 'pino';
 import { BadRequestSchema } from '../../gen/google/rpc/error_details_pb.js';
 import { AlreadyExistsError, FailedPreconditionError, InvalidArgumentError, NotFoundError } from '../domain/errors.ts';
+import { atCallEnd } from './call-end.ts';
 
 function toConnectError(error: unknown, log: Logger, procedure: string): ConnectError {
   if (error instanceof ConnectError) return error;
@@ -23,25 +24,8 @@ function toConnectError(error: unknown, log: Logger, procedure: string): Connect
 
 /** Applies toConnectError to every call, including errors a server stream raises while it runs. */
 export function errorInterceptor(log: Logger): Interceptor {
-  return (next) => async (request) => {
+  return atCallEnd((request) => {
     const procedure = `${request.service.typeName}/${request.method.name}`;
-    let response;
-    try {
-      response = await next(request);
-    } catch (error) {
-      throw toConnectError(error, log, procedure);
-    }
-    if (!response.stream) return response;
-    const messages = response.message;
-    return {
-      ...response,
-      message: (async function* () {
-        try {
-          yield* messages;
-        } catch (error) {
-          throw toConnectError(error, log, procedure);
-        }
-      })(),
-    };
-  };
+    return (error) => (error === undefined ? undefined : toConnectError(error, log, procedure));
+  });
 }

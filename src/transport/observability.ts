@@ -2,6 +2,7 @@
 import { Code, ConnectError, type Interceptor } from '@connectrpc/connect';
 import type { Logger } from 'pino';
 import type { Metrics } from '../metrics.ts';
+import { atCallEnd } from './call-end.ts';
 
 /** gRPC status names as in logs and metric labels: "not_found", "invalid_argument", ... */
 const CODE_NAMES = new Map(
@@ -20,10 +21,10 @@ function codeName(error: unknown): string {
  * error mapping. A server stream is logged when it ends.
  */
 export function observeCalls(log: Logger, metrics: Metrics): Interceptor {
-  return (next) => async (request) => {
+  return atCallEnd((request) => {
     const method = `${request.service.typeName}/${request.method.name}`;
     const started = performance.now();
-    const done = (error?: unknown) => {
+    return (error) => {
       const code = codeName(error);
       const seconds = (performance.now() - started) / 1000;
       metrics.calls.inc({ method, code });
@@ -31,30 +32,7 @@ export function observeCalls(log: Logger, metrics: Metrics): Interceptor {
       const line = { method, code, ms: Math.round(seconds * 100_000) / 100 };
       if (code === 'internal' || code === 'unknown') log.warn(line, 'call');
       else log.info(line, 'call');
+      return error;
     };
-    let response;
-    try {
-      response = await next(request);
-    } catch (error) {
-      done(error);
-      throw error;
-    }
-    if (!response.stream) {
-      done();
-      return response;
-    }
-    const messages = response.message;
-    return {
-      ...response,
-      message: (async function* () {
-        try {
-          yield* messages;
-          done();
-        } catch (error) {
-          done(error);
-          throw error;
-        }
-      })(),
-    };
-  };
+  });
 }

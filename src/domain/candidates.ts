@@ -14,7 +14,12 @@ export interface CandidatePool {
   operatorNames: Map<number, string>;
 }
 
-/** Loads the operators configured for the given sources, with their loads. */
+/**
+ * Loads the operators configured for the given sources, with their loads. It
+ * reads the sources' round-robin state itself, even where the caller has read
+ * the sources already: only a read after the caller's source locks is current
+ * when several processes share one database.
+ */
 export async function loadCandidates(tx: Tx, sourceIds: readonly number[]): Promise<CandidatePool> {
   const pool: CandidatePool = { bySource: new Map(), operatorNames: new Map() };
   if (sourceIds.length === 0) return pool;

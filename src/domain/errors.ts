@@ -33,3 +33,18 @@ export class AlreadyExistsError extends Error {
 export class FailedPreconditionError extends Error {
   override name = 'FailedPreconditionError';
 }
+
+/**
+ * The database cannot do the work now (unreachable, locked or busy beyond the
+ * bounded wait, or racing writers beyond the retries). The call may be retried;
+ * one that ended this way may still have been committed, which the same
+ * request_id makes safe.
+ */
+export class UnavailableError extends Error {
+  override name = 'UnavailableError';
+}
+
+/** The database has no room left (disk or memory): nothing new can be written until it has. */
+export class StorageFullError extends Error {
+  override name = 'StorageFullError';
+}

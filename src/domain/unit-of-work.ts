@@ -1,7 +1,9 @@
-import { DeadlockException, LockWaitTimeoutException, UniqueConstraintViolationException } from '@mikro-orm/core';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { SqlEntityManager } from '@mikro-orm/sql';
+import { databaseFault } from '../storage/database-faults.ts';
 import type { Orm } from '../storage/orm.ts';
 import type { AssignmentPublisher } from './assignment-publisher.ts';
+import { StorageFullError, UnavailableError } from './errors.ts';
 import type { AssignmentEvent } from './views.ts';
 
 export type Tx = SqlEntityManager;
@@ -13,40 +15,53 @@ export class ConflictError extends Error {
 
 export interface UnitOfWorkOptions {
   /**
-   * A unique constraint violation means another transaction inserted the same
-   * row first (a lead, a request_id): run again and find it. Off where the
-   * violation is the caller's error (duplicate names are ALREADY_EXISTS).
+   * A unique constraint violation usually means another transaction inserted
+   * the same row first (a lead, a request_id): the unit runs again and finds
+   * it. Where the violation is the caller's error (a name already taken), this
+   * returns the error to raise instead.
    */
-  retryOnUniqueViolation?: boolean;
+  uniqueViolation?: (error: unknown) => Error | undefined;
+}
+
+export interface UnitOfWorkHooks {
+  /** A statement failed because the database could not be reached (the health check takes it from there). */
+  unreachable(error: unknown): void;
 }
 
 const MAX_ATTEMPTS = 5;
 
 /**
- * The one place where transactions are opened: a fresh EntityManager fork per
- * call (no identity map outlives it), one database transaction, bounded
- * retries on lost races and deadlocks, and assignment events published only
- * once committed.
+ * The one place where the database is worked with: a fresh EntityManager fork
+ * per call (no identity map outlives it), one transaction per write, bounded
+ * retries on lost races, assignment events published only once committed, and
+ * every database failure turned into a domain error (UnavailableError,
+ * StorageFullError) that the transport maps to a status code.
  */
 export class UnitOfWork {
   readonly #orm: Orm;
   readonly #publisher: AssignmentPublisher;
+  readonly #hooks: UnitOfWorkHooks | undefined;
 
-  constructor(orm: Orm, publisher: AssignmentPublisher) {
+  constructor(orm: Orm, publisher: AssignmentPublisher, hooks?: UnitOfWorkHooks) {
     this.#orm = orm;
     this.#publisher = publisher;
+    this.#hooks = hooks;
   }
 
-  /** A fork for reads that need no transaction. */
-  reader(): Tx {
-    return this.#orm.em.fork() as Tx;
+  /** Reads that need no transaction, on a fork of their own. */
+  async read<T>(work: (tx: Tx) => Promise<T>): Promise<T> {
+    try {
+      return await work(this.#orm.em.fork() as Tx);
+    } catch (error) {
+      throw this.#translate(error);
+    }
   }
 
   async run<T>(work: (tx: Tx, assigned: AssignmentEvent[]) => Promise<T>, options: UnitOfWorkOptions = {}): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       const assigned: AssignmentEvent[] = [];
       try {
-        const result = await this.reader().transactional(async (tx) => {
+        const result = await (this.#orm.em.fork() as Tx).transactional(async (tx) => {
           const value = await work(tx, assigned);
           await this.#publisher.stage(tx, assigned);
           return value;
@@ -54,12 +69,28 @@ export class UnitOfWork {
         this.#publisher.committed(assigned);
         return result;
       } catch (error) {
-        const retryable = error instanceof ConflictError
-          || error instanceof DeadlockException
-          || error instanceof LockWaitTimeoutException
-          || (options.retryOnUniqueViolation === true && error instanceof UniqueConstraintViolationException);
-        if (!retryable || attempt >= MAX_ATTEMPTS) throw error;
+        const fault = error instanceof ConflictError ? 'conflict' : databaseFault(error);
+        const refusal = fault === 'unique' ? options.uniqueViolation?.(error) : undefined;
+        if (refusal) throw refusal;
+        if (fault !== 'conflict' && fault !== 'unique') throw this.#translate(error);
+        if (attempt >= MAX_ATTEMPTS) throw new UnavailableError('too many concurrent changes to the same rows; retry', { cause: error });
+        // A short random pause, so that two racing replicas do not meet again at once.
+        await sleep(Math.random() * 5 * attempt);
       }
+    }
+  }
+
+  #translate(error: unknown): unknown {
+    switch (databaseFault(error)) {
+      case 'unreachable':
+        this.#hooks?.unreachable(error);
+        return new UnavailableError('the database is unreachable; retry', { cause: error });
+      case 'busy':
+        return new UnavailableError('the database is busy; retry', { cause: error });
+      case 'full':
+        return new StorageFullError('the database is out of space', { cause: error });
+      default:
+        return error;
     }
   }
 }

@@ -88,6 +88,8 @@ export const Contact = defineEntity({
     // SQLite keeps index entries in rowid order, so this also yields oldest first.
     { properties: ['operator', 'status'] },
     { properties: ['source', 'operator'] },
+    // Operators holding a lead's open contacts (affinity), from the index alone.
+    { properties: ['lead', 'operator', 'status'] },
   ],
 });
 export type IContact = InferEntity<typeof Contact>;

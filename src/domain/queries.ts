@@ -66,37 +66,32 @@ export class Queries {
     this.#uow = uow;
   }
 
-  async getOperator(operatorId: number): Promise<OperatorView> {
-    return operatorView(await findOperator(this.#uow.reader(), operatorId));
+  getOperator(operatorId: number): Promise<OperatorView> {
+    return this.#uow.read(async (tx) => operatorView(await findOperator(tx, operatorId)));
   }
 
-  async listOperators(page: PageRequest): Promise<Page<OperatorView>> {
-    const rows = await this.#uow.reader().find(Operator, { id: { $gt: page.afterId } }, pageOptions(page));
-    return toPage(rows.map(operatorView), page);
+  listOperators(page: PageRequest): Promise<Page<OperatorView>> {
+    return this.#uow.read(async (tx) => toPage((await tx.find(Operator, { id: { $gt: page.afterId } }, pageOptions(page))).map(operatorView), page));
   }
 
-  async getSource(key: SourceKey): Promise<SourceView> {
-    const tx = this.#uow.reader();
-    return (await sourceViews(tx, [await findSource(tx, key)]))[0]!;
+  getSource(key: SourceKey): Promise<SourceView> {
+    return this.#uow.read(async (tx) => (await sourceViews(tx, [await findSource(tx, key)]))[0]!);
   }
 
-  async listSources(page: PageRequest): Promise<Page<SourceView>> {
-    const tx = this.#uow.reader();
-    const rows = await tx.find(Source, { id: { $gt: page.afterId } }, pageOptions(page));
-    return toPage(await sourceViews(tx, rows), page);
+  listSources(page: PageRequest): Promise<Page<SourceView>> {
+    return this.#uow.read(async (tx) => toPage(await sourceViews(tx, await tx.find(Source, { id: { $gt: page.afterId } }, pageOptions(page))), page));
   }
 
-  async getLead(key: LeadKey): Promise<LeadView> {
-    const tx = this.#uow.reader();
-    const lead = 'id' in key ? await tx.findOne(Lead, key.id) : await findLeadByIdentity(tx, key.identity);
-    if (!lead) throw new NotFoundError('id' in key ? `lead ${key.id} not found` : 'no lead with this identity');
-    return (await leadViews(tx, [lead]))[0]!;
+  getLead(key: LeadKey): Promise<LeadView> {
+    return this.#uow.read(async (tx) => {
+      const lead = 'id' in key ? await tx.findOne(Lead, key.id) : await findLeadByIdentity(tx, key.identity);
+      if (!lead) throw new NotFoundError('id' in key ? `lead ${key.id} not found` : 'no lead with this identity');
+      return (await leadViews(tx, [lead]))[0]!;
+    });
   }
 
-  async listLeads(page: PageRequest): Promise<Page<LeadView>> {
-    const tx = this.#uow.reader();
-    const rows = await tx.find(Lead, { id: { $gt: page.afterId } }, pageOptions(page));
-    return toPage(await leadViews(tx, rows), page);
+  listLeads(page: PageRequest): Promise<Page<LeadView>> {
+    return this.#uow.read(async (tx) => toPage(await leadViews(tx, await tx.find(Lead, { id: { $gt: page.afterId } }, pageOptions(page))), page));
   }
 
   async listContacts(filter: ContactFilter, page: PageRequest): Promise<Page<ContactView>> {
@@ -107,62 +102,70 @@ export class Queries {
     if (filter.operatorId !== undefined) conditions.push({ operator: filter.operatorId });
     if (filter.status !== undefined) conditions.push({ status: filter.status });
     if (filter.queuedOnly) conditions.push({ operator: null, status: 'NEW' });
-    const rows = await findContactViews(this.#uow.reader(), { $and: conditions }, page.pageSize + 1);
-    return toPage(rows, page);
+    return this.#uow.read(async (tx) => toPage(await findContactViews(tx, { $and: conditions }, page.pageSize + 1), page));
   }
 
-  async operatorStats(): Promise<OperatorStatsView[]> {
-    const tx = this.#uow.reader();
-    const operators = await tx.find(Operator, {}, { orderBy: { id: 'asc' } });
-    const sources = new Map((await tx.find(Source, {}, { fields: ['id', 'name'] })).map((s) => [s.id, s.name]));
-    const configured = await tx.find(SourceOperator, {}, { fields: ['source', 'operator'], disableIdentityMap: true });
-    const counts = await assignedCounts(tx, {});
-    return operators.map((operator) => {
-      const bySource = new Map<number, SourceLoadView>();
-      const entry = (sourceId: number) => bySource.get(sourceId)
-        ?? bySource.set(sourceId, { sourceId, sourceName: sources.get(sourceId) ?? '', open: 0, total: 0 }).get(sourceId)!;
-      for (const link of configured) if (link.operator.id === operator.id) entry(link.source.id);
-      for (const row of counts) {
-        if (row.operatorId !== operator.id) continue;
-        Object.assign(entry(row.sourceId), { open: row.open, total: row.total });
-      }
-      const loads = [...bySource.values()].sort((a, b) => a.sourceId - b.sourceId);
-      const totalAssigned = loads.reduce((sum, s) => sum + s.total, 0);
-      return { ...operatorView(operator), totalAssigned, sources: loads };
-    });
+  operatorStats(): Promise<OperatorStatsView[]> {
+    return this.#uow.read(operatorStats);
   }
 
-  async distributionStats(sourceId: number): Promise<DistributionStatsView> {
-    const tx = this.#uow.reader();
-    const [source] = await sourceViews(tx, [await findSource(tx, { id: sourceId })]);
-    const counts = await assignedCounts(tx, { source: sourceId });
-    const assigned = (operatorId: number) => counts.find((row) => row.operatorId === operatorId)?.total ?? 0;
-    const weightSum = source!.operators.reduce((sum, o) => sum + o.weight, 0);
-    const assignedSum = source!.operators.reduce((sum, o) => sum + assigned(o.operatorId), 0);
-    const queued = await tx.count(Contact, { source: sourceId, operator: null, status: 'NEW' });
-    return {
-      sourceId,
-      queued,
-      operators: source!.operators.map((o) => ({
-        operatorId: o.operatorId,
-        operatorName: o.operatorName,
-        weight: o.weight,
-        targetShare: weightSum === 0 ? 0 : o.weight / weightSum,
-        assignedTotal: assigned(o.operatorId),
-        actualShare: assignedSum === 0 ? 0 : assigned(o.operatorId) / assignedSum,
-      })),
-    };
+  distributionStats(sourceId: number): Promise<DistributionStatsView> {
+    return this.#uow.read((tx) => distributionStats(tx, sourceId));
   }
+
   /** Contacts waiting in the queue, for monitoring. */
   queueLength(): Promise<number> {
-    return this.#uow.reader().count(Contact, { operator: null, status: 'NEW' });
+    return this.#uow.read((tx) => tx.count(Contact, { operator: null, status: 'NEW' }));
   }
 
   /** Every operator's load, for monitoring. */
-  async operatorLoads(): Promise<{ operatorId: number; name: string; openLoad: number; maxLoad: number }[]> {
-    const operators = await this.#uow.reader().find(Operator, {}, { orderBy: { id: 'asc' }, disableIdentityMap: true });
-    return operators.map((o) => ({ operatorId: o.id, name: o.name, openLoad: o.openLoad, maxLoad: o.maxLoad }));
+  operatorLoads(): Promise<{ operatorId: number; name: string; openLoad: number; maxLoad: number }[]> {
+    return this.#uow.read(async (tx) => {
+      const operators = await tx.find(Operator, {}, { orderBy: { id: 'asc' }, disableIdentityMap: true });
+      return operators.map((o) => ({ operatorId: o.id, name: o.name, openLoad: o.openLoad, maxLoad: o.maxLoad }));
+    });
   }
+}
+
+async function operatorStats(tx: Tx): Promise<OperatorStatsView[]> {
+  const operators = await tx.find(Operator, {}, { orderBy: { id: 'asc' } });
+  const sources = new Map((await tx.find(Source, {}, { fields: ['id', 'name'] })).map((s) => [s.id, s.name]));
+  const configured = await tx.find(SourceOperator, {}, { fields: ['source', 'operator'], disableIdentityMap: true });
+  const counts = await assignedCounts(tx, {});
+  return operators.map((operator) => {
+    const bySource = new Map<number, SourceLoadView>();
+    const entry = (sourceId: number) => bySource.get(sourceId)
+      ?? bySource.set(sourceId, { sourceId, sourceName: sources.get(sourceId) ?? '', open: 0, total: 0 }).get(sourceId)!;
+    for (const link of configured) if (link.operator.id === operator.id) entry(link.source.id);
+    for (const row of counts) {
+      if (row.operatorId !== operator.id) continue;
+      Object.assign(entry(row.sourceId), { open: row.open, total: row.total });
+    }
+    const loads = [...bySource.values()].sort((a, b) => a.sourceId - b.sourceId);
+    const totalAssigned = loads.reduce((sum, s) => sum + s.total, 0);
+    return { ...operatorView(operator), totalAssigned, sources: loads };
+  });
+}
+
+async function distributionStats(tx: Tx, sourceId: number): Promise<DistributionStatsView> {
+  const [source] = await sourceViews(tx, [await findSource(tx, { id: sourceId })]);
+  const counts = await assignedCounts(tx, { source: sourceId });
+  const assigned = (operatorId: number) => counts.find((row) => row.operatorId === operatorId)?.total ?? 0;
+  const weightSum = source!.operators.reduce((sum, o) => sum + o.weight, 0);
+  const assignedSum = source!.operators.reduce((sum, o) => sum + assigned(o.operatorId), 0);
+  const queued = await tx.count(Contact, { source: sourceId, operator: null, status: 'NEW' });
+  return {
+    sourceId,
+    queued,
+    operators: source!.operators.map((o) => ({
+      operatorId: o.operatorId,
+      operatorName: o.operatorName,
+      weight: o.weight,
+      targetShare: weightSum === 0 ? 0 : o.weight / weightSum,
+      assignedTotal: assigned(o.operatorId),
+      actualShare: assignedSum === 0 ? 0 : assigned(o.operatorId) / assignedSum,
+    })),
+  };
 }
 
 async function findLeadByIdentity(tx: Tx, identity: { externalId: string; phone: string; email: string }): Promise<ILead | undefined> {
@@ -172,8 +175,24 @@ async function findLeadByIdentity(tx: Tx, identity: { externalId: string; phone:
   return pickLead(await tx.find(Lead, { $or: or }), ids);
 }
 
+/** A lead shows at most this many of its contacts, the newest; ListContacts pages through all. */
+export const LEAD_CONTACTS_SHOWN = 100;
+
 async function leadViews(tx: Tx, leads: readonly ILead[]): Promise<LeadView[]> {
-  const contacts = leads.length === 0 ? [] : await findContactViews(tx, { lead: { $in: leads.map((l) => l.id) } });
+  if (leads.length === 0) return [];
+  const leadIds = leads.map((l) => l.id);
+  const marks = leadIds.map(() => '?').join(', ');
+  const counts = await tx.execute<{ lead_id: number; total: number }[]>(
+    `select lead_id, count(*) as total from contact where lead_id in (${marks}) group by lead_id`,
+    leadIds,
+  );
+  const newest = await tx.execute<{ id: number }[]>(
+    `select id from (select id, row_number() over (partition by lead_id order by id desc) as position from contact where lead_id in (${marks})) ranked
+      where position <= ?`,
+    [...leadIds, LEAD_CONTACTS_SHOWN],
+  );
+  const contacts = newest.length === 0 ? [] : await findContactViews(tx, { id: { $in: newest.map((row) => Number(row.id)) } });
+  const total = new Map(counts.map((row) => [Number(row.lead_id), Number(row.total)]));
   return leads.map((lead) => ({
     id: lead.id,
     externalId: lead.externalId ?? null,
@@ -182,6 +201,7 @@ async function leadViews(tx: Tx, leads: readonly ILead[]): Promise<LeadView[]> {
     name: lead.name,
     createdAt: lead.createdAt,
     contacts: contacts.filter((c) => c.lead.id === lead.id),
+    contactCount: total.get(lead.id) ?? 0,
   }));
 }
 

@@ -6,7 +6,8 @@ import type { EntityName, RequiredEntityData } from '@mikro-orm/core';
 import { chooseAffinity, chooseOperator } from './assignment/choice.ts';
 import { claimCapacity, loadCandidates, recordClaim, recordRoundRobin, saveRoundRobin, type CandidatePool, type SourceCandidates } from './candidates.ts';
 import { CONTACT_RELATIONS, contactView } from './contact-views.ts';
-import { Contact, Lead, Source, type ContactStatus, type ILead, type ISource, type Outcome } from './entities.ts';
+import { Contact, Lead, Source, type ILead, type ISource, type Outcome } from './entities.ts';
+import { StorageFullError, UnavailableError } from './errors.ts';
 import { sourceNotFound, type SourceKey } from './sources.ts';
 import { missingIdentifiers, normalizeIdentifiers, pickLead, type LeadIdentifiers } from './lead-identity.ts';
 import { lockSources } from '../storage/locks.ts';
@@ -23,7 +24,6 @@ export interface RegisterContactInput {
 
 /** Calls per transaction at most; more wait for the next one. */
 const MAX_BATCH = 256;
-const OPEN_STATUSES: ContactStatus[] = ['NEW', 'IN_PROGRESS'];
 
 interface Pending {
   input: RegisterContactInput;
@@ -87,8 +87,9 @@ export class Registrations {
     try {
       outcomes = await this.#run(batch.map((p) => p.input));
     } catch (error) {
-      if (batch.length === 1) {
-        batch[0]!.reject(error);
+      // The database itself failing fails every call alike: running them one by one would only multiply the wait.
+      if (batch.length === 1 || error instanceof UnavailableError || error instanceof StorageFullError) {
+        for (const pending of batch) pending.reject(error);
         return;
       }
       this.#observer?.split(batch.length, error);
@@ -105,7 +106,7 @@ export class Registrations {
    * on fresh reads.
    */
   #run(inputs: readonly RegisterContactInput[]): Promise<Outcomes> {
-    return this.#uow.run((tx, assigned) => new BatchRegistration(tx, this.#random, assigned).run(inputs), { retryOnUniqueViolation: true });
+    return this.#uow.run((tx, assigned) => new BatchRegistration(tx, this.#random, assigned).run(inputs));
   }
 }
 
@@ -212,12 +213,15 @@ class BatchRegistration {
     const leads = await this.#tx.find(Lead, { $or: or }, { disableIdentityMap: true });
     const states = leads.map((lead) => ({ lead, isNew: false, fill: {}, holders: [] as number[] }));
     if (states.length === 0) return states;
-    const open = await this.#tx.find(
-      Contact,
-      { lead: { $in: leads.map((l) => l.id) }, operator: { $ne: null }, status: { $in: OPEN_STATUSES } },
-      { fields: ['lead', 'operator'], orderBy: { id: 'asc' }, disableIdentityMap: true },
+    // Affinity needs only who holds the lead's open contacts, not the contacts:
+    // one row per (lead, operator) from an index, however many the lead has.
+    const holders = await this.#tx.execute<{ lead_id: number; operator_id: number }[]>(
+      `select lead_id, operator_id, min(id) as oldest from contact
+        where lead_id in (${leads.map(() => '?').join(', ')}) and operator_id is not null and status in ('NEW', 'IN_PROGRESS')
+        group by lead_id, operator_id order by oldest`,
+      leads.map((l) => l.id),
     );
-    for (const contact of open) states.find((s) => s.lead.id === contact.lead.id)!.holders.push(contact.operator!.id);
+    for (const row of holders) states.find((s) => s.lead.id === Number(row.lead_id))!.holders.push(Number(row.operator_id));
     return states;
   }
 

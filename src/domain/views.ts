@@ -42,7 +42,10 @@ export interface LeadView {
   email: string | null;
   name: string;
   createdAt: Date;
+  /** The newest LEAD_CONTACTS_SHOWN contacts, oldest first among them. */
   contacts: ContactView[];
+  /** All of the lead's contacts, shown or not. */
+  contactCount: number;
 }
 
 export interface RegisterContactResult {

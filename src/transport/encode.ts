@@ -67,5 +67,6 @@ export function encodeLead(view: LeadView): Lead {
     name: view.name,
     createdAt: time(view.createdAt),
     contacts: view.contacts.map(encodeContact),
+    contactCount: BigInt(view.contactCount),
   });
 }

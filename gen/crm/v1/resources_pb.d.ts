@@ -339,11 +339,19 @@ export declare type Lead = Message<"crm.v1.Lead"> & {
   createdAt?: Timestamp | undefined;
 
   /**
-   * Every contact of this lead, from every source, oldest first.
+   * The lead's 100 newest contacts, from every source, oldest first among them;
+   * ListContacts(lead_id) pages through all of them.
    *
    * @generated from field: repeated crm.v1.Contact contacts = 7;
    */
   contacts: Contact[];
+
+  /**
+   * How many contacts the lead has in all.
+   *
+   * @generated from field: int64 contact_count = 8;
+   */
+  contactCount: bigint;
 };
 
 /**

@@ -1,7 +1,6 @@
 // Configuration of operators, sources and weights. Every change that can give
 // an operator room (activation, a higher max_load, new or higher weights)
 // drains the queue in the same transaction.
-import { UniqueConstraintViolationException } from '@mikro-orm/core';
 import { Operator, Source, SourceOperator, type IOperator, type Strategy } from './entities.ts';
 import { AlreadyExistsError, NotFoundError } from './errors.ts';
 import { drainQueue, lockForDrain, type DrainScope } from './queue.ts';
@@ -77,6 +76,8 @@ export class Admin {
   setSourceOperators(sourceId: number, operators: readonly OperatorWeightInput[]): Promise<SourceView> {
     return this.#write(async (tx, assigned) => {
       await findSource(tx, { id: sourceId });
+      // Before the delete: two concurrent replacements of one list then run one after the other.
+      await lockForDrain(tx, { sourceIds: [sourceId] });
       await requireOperators(tx, operators.map((o) => o.operatorId));
       await tx.nativeDelete(SourceOperator, { source: sourceId });
       if (operators.length > 0) {
@@ -114,23 +115,23 @@ export class Admin {
     return drainQueue(tx, scope, this.#random, assigned);
   }
 
-  /** Runs a unit of work in which a unique violation means a taken name or code. */
-  async #write<T>(work: (tx: Tx, assigned: AssignmentEvent[]) => Promise<T>): Promise<T> {
-    try {
-      return await this.#uow.run(work);
-    } catch (error) {
-      if (error instanceof UniqueConstraintViolationException) throw new AlreadyExistsError(takenName(error));
-      throw error;
-    }
+  /** Runs a unit of work in which a unique violation on a name or code means it is taken. */
+  #write<T>(work: (tx: Tx, assigned: AssignmentEvent[]) => Promise<T>): Promise<T> {
+    return this.#uow.run(work, { uniqueViolation: nameTaken });
   }
 }
 
-/** Names the taken value from the violated constraint (SQLite "source.code", PostgreSQL "source_code_unique"). */
-function takenName(error: UniqueConstraintViolationException): string {
-  const constraint = error.message.slice(error.message.toLowerCase().lastIndexOf('constraint'));
-  const [, table, column] = /(operator|source)[._](name|code)/.exec(constraint) ?? [];
-  if (table === 'source') return `a source with this ${column} already exists`;
-  return 'an operator with this name already exists';
+/**
+ * Reads the violated constraint (SQLite "source.code", PostgreSQL
+ * "source_code_unique"): a taken operator name, source name or code is the
+ * caller's error; any other (a concurrent writer's row) is run again.
+ */
+function nameTaken(error: unknown): AlreadyExistsError | undefined {
+  const message = error instanceof Error ? error.message : '';
+  const constraint = message.slice(message.toLowerCase().lastIndexOf('constraint'));
+  const [, table, column] = /\b(operator|source)[._](name|code)(?:_unique)?\b/.exec(constraint) ?? [];
+  if (table === undefined) return undefined;
+  return new AlreadyExistsError(table === 'source' ? `a source with this ${column} already exists` : 'an operator with this name already exists');
 }
 
 export function operatorView(operator: IOperator): OperatorView {

@@ -1,6 +1,7 @@
 import { raw } from '@mikro-orm/core';
-import { Contact, Operator } from './entities.ts';
-import { drainQueue } from './queue.ts';
+import { Contact, Operator, Source } from './entities.ts';
+import { lockAllOperators } from '../storage/locks.ts';
+import { drainQueue, lockForDrain } from './queue.ts';
 import type { UnitOfWork } from './unit-of-work.ts';
 
 export interface LoadRepair {
@@ -14,9 +15,19 @@ export interface LoadRepair {
  * IN_PROGRESS contacts. Writes keep them equal in one transaction, so a
  * mismatch means the database was changed behind the service's back; it is
  * repaired (and capacity that appears is handed to the queue) and reported.
+ *
+ * Other replicas may be serving meanwhile. Every write that changes an
+ * operator's open contacts also updates (so locks) its row in the same
+ * transaction, so the operator rows are locked first, and the counts are read
+ * after, in a statement of their own: each count then includes exactly the
+ * writes that its open_load includes. The sources are locked before them,
+ * as every writer does, so the drain of freed capacity cannot deadlock.
  */
 export async function reconcileLoads(uow: UnitOfWork): Promise<LoadRepair[]> {
   return uow.run(async (tx, assigned) => {
+    const sources = await tx.find(Source, {}, { fields: ['id'], disableIdentityMap: true });
+    await lockForDrain(tx, { sourceIds: sources.map((s) => s.id) });
+    await lockAllOperators(tx);
     const counted = await tx.createQueryBuilder(Contact, 'c')
       .select(['c.operator', raw('count(*) as open')])
       .where({ operator: { $ne: null }, status: { $ne: 'CLOSED' } })

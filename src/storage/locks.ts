@@ -28,3 +28,8 @@ export async function lockSources(tx: SqlEntityManager, sources: readonly { id: 
     [`{${sorted.filter((s) => s.exclusive).map((s) => s.id).join(',')}}`, `{${sorted.map((s) => s.id).join(',')}}`],
   );
 }
+
+/** Every operator row, locked for update in id order (a deadlock with a writer is retried like any other). */
+export async function lockAllOperators(tx: SqlEntityManager): Promise<void> {
+  if (isPostgres(tx)) await tx.execute('select id from operator order by id for update');
+}

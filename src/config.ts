@@ -1,7 +1,8 @@
 // Settings from the environment (README, "Configuration").
 import { readFileSync } from 'node:fs';
-import { isLoopbackHost, parseRoleTokens, type RoleToken } from './transport/auth.ts';
+import { checkDistinctRoles, isLoopbackHost, parseRoleTokens, type RoleToken } from './transport/auth.ts';
 import { parseDatabaseUrl, type DatabaseTarget } from './storage/database-url.ts';
+import { DEFAULT_CONNECTION_LIMITS, type ConnectionLimits } from './transport/http2-server.ts';
 
 export interface Config {
   host: string;
@@ -16,14 +17,19 @@ export interface Config {
   maxMessageBytes: number;
   /** Prometheus /metrics; null turns it off. */
   metrics: { host: string; port: number } | null;
+  /** What one client may hold on the service port. */
+  connections: ConnectionLimits;
 }
 
 export function configFromEnv(env: NodeJS.ProcessEnv): Config {
   const host = env.HOST ?? '127.0.0.1';
-  const tokens = [
-    ...parseRoleTokens(env.CRM_TOKENS ?? '', 'CRM_TOKENS'),
+  const listed = parseRoleTokens(env.CRM_TOKENS ?? '', 'CRM_TOKENS');
+  // Set, but nothing in it (" , ,", "#admin:x"): a mistake, not a wish to run open. (A file of comments only is a template.)
+  if (listed.length === 0 && (env.CRM_TOKENS ?? '').trim() !== '') throw new Error('CRM_TOKENS is set but holds no role:token pair');
+  const tokens = checkDistinctRoles([
+    ...listed,
     ...(env.CRM_TOKENS_FILE ? parseRoleTokens(readFileSync(env.CRM_TOKENS_FILE, 'utf8'), 'CRM_TOKENS_FILE') : []),
-  ];
+  ]);
   if (tokens.length === 0 && !isLoopbackHost(host)) {
     throw new Error(`HOST=${host} is reachable from other machines, but no tokens are configured: set CRM_TOKENS (role:token,...) or CRM_TOKENS_FILE`);
   }
@@ -38,6 +44,11 @@ export function configFromEnv(env: NodeJS.ProcessEnv): Config {
     tokens,
     maxMessageBytes: integer(env, 'MAX_MESSAGE_BYTES', 1024 * 1024, 1024, 64 * 1024 * 1024),
     metrics: env.METRICS_PORT === 'off' ? null : { host: env.METRICS_HOST ?? '127.0.0.1', port: integer(env, 'METRICS_PORT', 9464, 0, 65535) },
+    connections: {
+      ...DEFAULT_CONNECTION_LIMITS,
+      maxConnections: integer(env, 'MAX_CONNECTIONS', DEFAULT_CONNECTION_LIMITS.maxConnections, 1, 1_000_000),
+      idleTimeoutMs: 1000 * integer(env, 'IDLE_TIMEOUT_SECONDS', DEFAULT_CONNECTION_LIMITS.idleTimeoutMs / 1000, 1, 86_400),
+    },
   };
 }
 

@@ -1,6 +1,5 @@
 // Wires storage, domain and transport into one HTTP/2 server that speaks gRPC,
 // gRPC-Web and Connect on one port.
-import http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { HealthCheckResponse_ServingStatus as ServingStatus } from '../gen/grpc/health/v1/health_pb.js';
@@ -15,12 +14,14 @@ import { reconcileLoads } from './domain/integrity.ts';
 import { Registrations } from './domain/registration.ts';
 import { Queries } from './domain/queries.ts';
 import { UnitOfWork } from './domain/unit-of-work.ts';
-import { listenForAssignments, notifyPublisher, type AssignmentNotice } from './storage/assignment-channel.ts';
+import { listenForAssignments, notifyPublisher, type AssignmentHandlers, type AssignmentNotice } from './storage/assignment-channel.ts';
+import { DatabaseHealth } from './storage/database-health.ts';
 import { openDatabase } from './storage/orm.ts';
 import { nodeHandler } from './transport/adapter.ts';
 import { authInterceptor } from './transport/auth.ts';
 import { errorInterceptor } from './transport/errors.ts';
 import { HealthStatus } from './transport/health.ts';
+import { createLimitedHttp2Server } from './transport/http2-server.ts';
 import { observeCalls } from './transport/observability.ts';
 import { routes, SERVICES } from './transport/routes.ts';
 
@@ -36,17 +37,25 @@ export interface RunningServer {
 }
 
 export async function startServer(config: Config, log: Logger): Promise<RunningServer> {
-  const orm = await openDatabase(config.database, { synchronous: config.sqliteSynchronous });
+  const database = await openDatabase(config.database, { synchronous: config.sqliteSynchronous });
+  const health = new HealthStatus(SERVICES.map((service) => service.typeName));
+  let listening = false;
+  const databaseHealth = new DatabaseHealth({
+    probe: database.probe,
+    changed(reachable, error) {
+      if (reachable) log.info('the database answers again');
+      else log.error({ reason: error instanceof Error ? error.message : String(error) }, 'the database cannot be reached; calls get UNAVAILABLE until it answers');
+      if (listening) health.setAll(reachable ? ServingStatus.SERVING : ServingStatus.NOT_SERVING);
+    },
+  });
   const feed = new AssignmentFeed();
-  let relaying = Promise.resolve();
-  const uow = new UnitOfWork(orm, config.database.kind === 'postgresql' ? notifyPublisher() : localPublisher(feed));
+  const uow = new UnitOfWork(
+    database.orm,
+    config.database.kind === 'postgresql' ? notifyPublisher() : localPublisher(feed),
+    { unreachable: (error) => databaseHealth.suspect(error) },
+  );
   // Several replicas may share a PostgreSQL database: watchers hear of every replica's assignments.
-  const listener = config.database.kind === 'postgresql'
-    ? await listenForAssignments(config.database.url, log, (notices) => {
-      // One after another, so watchers see assignments in commit order.
-      relaying = relaying.then(() => relayAssignments(uow, feed, notices, log));
-    })
-    : undefined;
+  const listener = config.database.kind === 'postgresql' ? await listenForAssignments(config.database.url, log, feedFromNotices(uow, feed, log)) : undefined;
   const queries = new Queries(uow);
   const metrics = createMetrics(queries);
   const registrations = new Registrations(uow, {
@@ -58,19 +67,13 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   const domain = { registrations, lifecycle: new ContactLifecycle(uow), admin: new Admin(uow), queries, feed };
   for (const repair of await reconcileLoads(uow)) log.warn(repair, 'repaired an operator load that did not match its open contacts');
   const shutdown = new AbortController();
-  const health = new HealthStatus(SERVICES.map((service) => service.typeName));
   const handler = nodeHandler({
     routes: routes(domain, health, metrics, shutdown.signal),
     // Outermost first: observe the final status, then authenticate, then map domain errors.
     interceptors: [observeCalls(log, metrics), ...(config.tokens.length > 0 ? [authInterceptor(config.tokens)] : []), errorInterceptor(log)],
     readMaxBytes: config.maxMessageBytes,
   });
-  const server = http2.createServer(handler);
-  const sessions = new Set<http2.ServerHttp2Session>();
-  server.on('session', (session) => {
-    sessions.add(session);
-    session.once('close', () => sessions.delete(session));
-  });
+  const { server, closeSessions, destroySessions } = createLimitedHttp2Server(handler, config.connections, (path) => !STREAMING_REQUESTS.has(path));
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.port, config.host, () => {
@@ -80,7 +83,9 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   });
   const { port } = server.address() as AddressInfo;
   const metricsServer: MetricsServer | null = config.metrics && (await serveMetrics(metrics.registry, config.metrics.host, config.metrics.port));
-  health.setAll(ServingStatus.SERVING);
+  listening = true;
+  health.setAll(databaseHealth.reachable ? ServingStatus.SERVING : ServingStatus.NOT_SERVING);
+  databaseHealth.start();
   if (config.tokens.length === 0) log.warn({ host: config.host }, 'no CRM_TOKENS configured: every call is allowed (loopback host only)');
   log.info(
     { host: config.host, port, metricsPort: metricsServer?.port ?? null, database: config.database.kind },
@@ -94,17 +99,18 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     close() {
       closing ??= (async () => {
         // Health first, while calls are still accepted: watchers see NOT_SERVING before their streams end.
+        databaseHealth.stop();
         health.setAll(ServingStatus.NOT_SERVING);
         shutdown.abort();
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
         // Ask every client to finish: GOAWAY, then each session closes when its streams are done.
-        for (const session of sessions) session.close();
-        const cut = setTimeout(() => sessions.forEach((session) => session.destroy()), DRAIN_MS);
+        closeSessions();
+        const cut = setTimeout(destroySessions, DRAIN_MS);
         await closed;
         clearTimeout(cut);
         await metricsServer?.close();
         await listener?.close();
-        await orm.close();
+        await database.close();
         log.info('stopped');
       })();
       return closing;
@@ -112,16 +118,46 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   };
 }
 
+/** Client and bidi streams: their requests come at the client's pace, so no request timeout applies. */
+const STREAMING_REQUESTS = new Set(SERVICES.flatMap((service) => service.methods
+  .filter((method) => method.methodKind === 'client_streaming' || method.methodKind === 'bidi_streaming')
+  .map((method) => `/${service.typeName}/${method.name}`)));
+
+/**
+ * Feeds this replica's watchers from the assignment channel, in commit order.
+ * While the channel is down its notifications are lost, so watchers are ended
+ * (after what was heard before) and new ones refused until it listens again.
+ */
+function feedFromNotices(uow: UnitOfWork, feed: AssignmentFeed, log: Logger): AssignmentHandlers {
+  let relaying = Promise.resolve();
+  const then = (step: () => void | Promise<void>) => {
+    relaying = relaying.then(step);
+  };
+  return {
+    deliver: (notices) => then(() => relayAssignments(uow, feed, notices, log)),
+    lost(reason) {
+      log.warn({ reason }, 'assignment listener lost; ending watch streams until it listens again');
+      feed.setUnavailable(reason);
+      then(() => feed.interrupt(reason));
+    },
+    listening() {
+      then(() => feed.setUnavailable(undefined));
+    },
+  };
+}
+
 /** Loads the contacts another transaction (of any replica) assigned and hands them to this replica's watchers. */
 async function relayAssignments(uow: UnitOfWork, feed: AssignmentFeed, notices: readonly AssignmentNotice[], log: Logger): Promise<void> {
   try {
-    const contacts = await findContactViews(uow.reader(), { id: { $in: notices.map((n) => n.contactId) } });
+    const contacts = await uow.read((tx) => findContactViews(tx, { id: { $in: notices.map((n) => n.contactId) } }));
     const byId = new Map(contacts.map((c) => [c.id, c]));
     feed.publish(notices.flatMap((n) => {
       const contact = byId.get(n.contactId);
       return contact ? [{ contact, fromQueue: n.fromQueue }] : [];
     }));
   } catch (error) {
-    log.error({ err: error }, 'could not relay assignments to watchers');
+    // Never a silent gap: the watchers are told, and resubscribe.
+    log.warn({ reason: error instanceof Error ? error.message : String(error) }, 'could not read assignments to relay; ending watch streams');
+    feed.interrupt('could not read the latest assignments');
   }
 }

@@ -8,6 +8,8 @@ import type { AssignmentPublisher } from '../domain/assignment-publisher.ts';
 const CHANNEL = 'crm_assignments';
 /** NOTIFY payloads must stay under 8,000 bytes. */
 const IDS_PER_NOTIFY = 400;
+/** Between attempts to listen again after the connection was lost. */
+const RECONNECT_MS = 1_000;
 
 export interface AssignmentNotice {
   contactId: number;
@@ -26,43 +28,106 @@ export function notifyPublisher(): AssignmentPublisher {
   };
 }
 
+/**
+ * Reads a payload as our transactions write it, `[[contactId, fromQueue], ...]`.
+ * Any session of the database may NOTIFY on the channel: anything else is
+ * not ours, and undefined.
+ */
+export function parseNotices(payload: string): AssignmentNotice[] | undefined {
+  let value: unknown;
+  try {
+    value = JSON.parse(payload);
+  } catch {
+    return undefined;
+  }
+  if (!Array.isArray(value)) return undefined;
+  const notices: AssignmentNotice[] = [];
+  for (const item of value) {
+    if (!Array.isArray(item) || item.length !== 2 || !Number.isSafeInteger(item[0]) || item[0] <= 0 || (item[1] !== 0 && item[1] !== 1)) return undefined;
+    notices.push({ contactId: item[0] as number, fromQueue: item[1] === 1 });
+  }
+  return notices;
+}
+
+export interface AssignmentHandlers {
+  /** Notices, in commit order. */
+  deliver(notices: AssignmentNotice[]): void;
+  /** The connection is gone: notifications sent from now until `listening` are never heard. */
+  lost(reason: string): void;
+  /** Listening (again): every notification from now on is heard. */
+  listening(): void;
+}
+
 export interface AssignmentListener {
   close(): Promise<void>;
 }
 
-/** Listens on a connection of its own, reconnecting if it drops. */
-export async function listenForAssignments(url: string, log: Logger, deliver: (notices: AssignmentNotice[]) => void): Promise<AssignmentListener> {
+/**
+ * Listens on a connection of its own, and when that connection is lost
+ * (terminated, the database restarted, the network gone), says so at once and
+ * connects again every RECONNECT_MS until it listens again.
+ */
+export async function listenForAssignments(url: string, log: Logger, handlers: AssignmentHandlers): Promise<AssignmentListener> {
   let client: pg.Client | undefined;
   let closed = false;
-  const reconnectSoon = () => {
-    if (closed) return;
-    setTimeout(() => {
-      connect().catch((error: unknown) => {
-        log.error({ err: error }, 'assignment listener could not reconnect; trying again');
-        reconnectSoon();
-      });
-    }, 1_000);
-  };
+  let retry: NodeJS.Timeout | undefined;
+  let warnedForeign = false;
+
   const connect = async (): Promise<void> => {
-    const next = new pg.Client({ connectionString: url });
+    const next = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5_000, keepAlive: true });
+    let ready = false;
+    let gone = false;
+    const onGone = (reason: string) => {
+      // Before it listens, a failure rejects connect() instead.
+      if (!ready || gone) return;
+      gone = true;
+      if (client === next) client = undefined;
+      void next.end().catch(() => undefined);
+      if (closed) return;
+      handlers.lost(reason);
+      scheduleReconnect();
+    };
     next.on('notification', (message) => {
       if (message.channel !== CHANNEL || !message.payload) return;
-      const notices = (JSON.parse(message.payload) as [number, number][]).map(([contactId, fromQueue]) => ({ contactId, fromQueue: fromQueue === 1 }));
-      deliver(notices);
+      const notices = parseNotices(message.payload);
+      if (notices) return handlers.deliver(notices);
+      // Another program's message on our channel: not an assignment, nothing to relay.
+      if (!warnedForeign) log.warn({ channel: CHANNEL }, 'ignoring a notification that is not ours (logged once)');
+      warnedForeign = true;
     });
-    next.on('error', (error) => {
-      log.error({ err: error }, 'assignment listener lost its connection; reconnecting');
+    next.on('error', (error) => onGone(`lost the assignment listener's database connection (${error.message})`));
+    next.on('end', () => onGone("the assignment listener's database connection ended"));
+    try {
+      await next.connect();
+      await next.query(`listen ${CHANNEL}`);
+    } catch (error) {
       void next.end().catch(() => undefined);
-      reconnectSoon();
-    });
-    await next.connect();
-    await next.query(`listen ${CHANNEL}`);
+      throw error;
+    }
+    if (closed) {
+      await next.end();
+      return;
+    }
     client = next;
+    ready = true;
+    handlers.listening();
   };
+
+  const scheduleReconnect = () => {
+    clearTimeout(retry);
+    retry = setTimeout(() => {
+      connect().catch((error: unknown) => {
+        log.warn({ reason: (error as Error).message }, 'assignment listener could not reconnect yet; trying again');
+        scheduleReconnect();
+      });
+    }, RECONNECT_MS);
+  };
+
   await connect();
   return {
     async close() {
       closed = true;
+      clearTimeout(retry);
       await client?.end();
     },
   };

@@ -10,8 +10,18 @@ import pg from 'pg';
 import { entities } from '../domain/entities.ts';
 import type { DatabaseTarget } from './database-url.ts';
 import { migrations } from './migrations/index.ts';
+import { sqliteDialect } from './sqlite-dialect.ts';
+import { ownSqliteFile } from './sqlite-ownership.ts';
 
 export type Orm = MikroORM;
+
+/** An open database: the ORM, a cheap reachability check and the way to close it. */
+export interface OpenDatabase {
+  orm: Orm;
+  /** Resolves once the database answered a trivial query. */
+  probe(): Promise<void>;
+  close(): Promise<void>;
+}
 
 export interface SqliteOptions {
   /** PRAGMA synchronous: FULL (default) fsyncs the WAL on every commit. */
@@ -41,31 +51,64 @@ function common(dialect: 'sqlite' | 'postgresql') {
   } satisfies Partial<Options>;
 }
 
-export function sqliteConfig(path: string) {
-  return defineSqliteConfig({ ...common('sqlite'), dbName: path });
+/** `dialect`: the connection the server uses (see sqlite-dialect.ts); tooling goes without. */
+export function sqliteConfig(path: string, dialect?: Options['driverOptions']) {
+  return defineSqliteConfig({ ...common('sqlite'), dbName: path, ...(dialect ? { driverOptions: dialect } : {}) });
 }
 
+/**
+ * Every wait is bounded, so a call without a deadline cannot hang on the
+ * database: connecting, any one statement, and any lock (row or advisory).
+ * A lock timeout is retried by the unit of work like a deadlock.
+ */
+const POSTGRES_TIMEOUTS = {
+  connectionTimeoutMillis: 5_000,
+  statement_timeout: 30_000,
+  lock_timeout: 5_000,
+  idle_in_transaction_session_timeout: 60_000,
+  keepAlive: true,
+};
+
 export function postgresConfig(url: string) {
-  return definePostgresConfig({ ...common('postgresql'), clientUrl: url });
+  return definePostgresConfig({ ...common('postgresql'), clientUrl: url, driverOptions: POSTGRES_TIMEOUTS });
 }
 
 /** Opens the database, applies durability settings and pending migrations. */
-export async function openDatabase(target: DatabaseTarget, options: SqliteOptions = { synchronous: 'FULL' }): Promise<Orm> {
+export async function openDatabase(target: DatabaseTarget, options: SqliteOptions = { synchronous: 'FULL' }): Promise<OpenDatabase> {
   if (target.kind === 'postgresql') {
     const orm = await PostgresORM.init(postgresConfig(target.url));
     await migrateExclusively(target.url, () => orm.migrator.up());
-    return orm;
+    return { orm, probe: () => selectOne(orm), close: () => orm.close() };
   }
-  if (target.path !== ':memory:') mkdirSync(dirname(target.path), { recursive: true });
-  const orm = await SqliteORM.init(sqliteConfig(target.path));
-  const connection = orm.em.getConnection();
-  // WAL lets readers run beside the writer; synchronous=FULL makes every
-  // acknowledged commit survive power loss, not just a process crash.
-  await connection.execute('pragma journal_mode = wal');
-  await connection.execute(`pragma synchronous = ${options.synchronous}`);
-  await connection.execute('pragma foreign_keys = on');
-  await orm.migrator.up();
-  return orm;
+  const file = target.path !== ':memory:';
+  if (file) mkdirSync(dirname(target.path), { recursive: true });
+  const ownership = file ? ownSqliteFile(target.path) : undefined;
+  try {
+    const { dialect } = sqliteDialect(target.path);
+    const orm = await SqliteORM.init(sqliteConfig(target.path, dialect));
+    const connection = orm.em.getConnection();
+    // WAL lets readers run beside the writer; synchronous=FULL makes every
+    // acknowledged commit survive power loss, not just a process crash.
+    await connection.execute('pragma journal_mode = wal');
+    await connection.execute(`pragma synchronous = ${options.synchronous}`);
+    await connection.execute('pragma foreign_keys = on');
+    await orm.migrator.up();
+    return {
+      orm,
+      probe: () => selectOne(orm),
+      async close() {
+        await orm.close();
+        ownership?.release();
+      },
+    };
+  } catch (error) {
+    ownership?.release();
+    throw error;
+  }
+}
+
+async function selectOne(orm: Orm): Promise<void> {
+  await orm.em.getConnection().execute('select 1');
 }
 
 /**

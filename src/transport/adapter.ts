@@ -13,6 +13,13 @@ import type { UniversalHandler } from '@connectrpc/connect/protocol';
 
 const malformedRequest = createContextKey<string | undefined>(undefined, { description: 'why the request message could not be parsed' });
 
+/**
+ * Resets the call's HTTP/2 stream with the given error code. For a server
+ * stream whose client stopped reading: its status can no longer be sent
+ * behind the data it does not take, but a reset still reaches it.
+ */
+export const resetStream = createContextKey<(code: number) => void>(() => undefined, { description: 'resets the HTTP/2 stream of the call' });
+
 export interface AdapterOptions {
   routes: (router: ConnectRouter) => void;
   interceptors: Interceptor[];
@@ -34,6 +41,9 @@ export function nodeHandler(options: AdapterOptions): (req: Http2ServerRequest, 
       return;
     }
     const contextValues = createContextValues();
+    contextValues.set(resetStream, (code) => {
+      if (!res.stream.destroyed) res.stream.close(code);
+    });
     const universal = universalRequestFromNodeRequest(req, res, undefined, contextValues);
     const check = bodyCheck(req.headers['content-type'], req.headers['content-encoding'] ?? req.headers['connect-content-encoding']);
     if (check && isByteStream(universal.body)) {

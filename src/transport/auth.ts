@@ -21,9 +21,13 @@ const GRANTS: Record<string, Role> = {
   'crm.v1.QueryService': 'operator',
 };
 
-/** Parses `role:token` pairs separated by commas or newlines; blank entries and `#` lines are skipped. */
+/**
+ * Parses `role:token` pairs separated by commas or newlines; blank entries and
+ * `#` lines are skipped. A token that no `authorization` header could carry
+ * (spaces, non-ASCII) is refused.
+ */
 export function parseRoleTokens(text: string, origin: string): RoleToken[] {
-  return text
+  const tokens = text
     .split(/[,\n]/)
     .map((entry) => entry.trim())
     .filter((entry) => entry !== '' && !entry.startsWith('#'))
@@ -34,8 +38,22 @@ export function parseRoleTokens(text: string, origin: string): RoleToken[] {
       if (colon < 0 || !(ROLES as readonly string[]).includes(role) || token === '') {
         throw new Error(`${origin}: each entry must be role:token with role one of ${ROLES.join(', ')}`);
       }
+      // Visible ASCII only: what a Bearer header can carry and a client can send.
+      if (!/^[\x21-\x7e]+$/.test(token)) throw new Error(`${origin}: the token for role ${role} may hold only visible ASCII characters, no spaces`);
       return { role: role as Role, token };
     });
+  return tokens;
+}
+
+/** Refuses a token given to two roles: which one it carried would depend on the order of the list. */
+export function checkDistinctRoles(tokens: readonly RoleToken[]): RoleToken[] {
+  const roles = new Map<string, Role>();
+  for (const { role, token } of tokens) {
+    const other = roles.get(token);
+    if (other !== undefined && other !== role) throw new Error(`CRM_TOKENS: one token is given to both roles ${other} and ${role}; give each role its own token`);
+    roles.set(token, role);
+  }
+  return [...tokens];
 }
 
 function digest(token: string): Buffer {

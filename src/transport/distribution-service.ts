@@ -1,25 +1,17 @@
-import { create } from '@bufbuild/protobuf';
-import { Code, ConnectError, type ServiceImpl } from '@connectrpc/connect';
-import {
-  AssignmentEventSchema,
-  DistributionService,
-  type AssignmentEvent,
-  type RegisterContactRequest,
-} from '../../gen/crm/v1/distribution_pb.js';
+import type { ServiceImpl } from '@connectrpc/connect';
+import { DistributionService, type RegisterContactRequest } from '../../gen/crm/v1/distribution_pb.js';
 import { AssignmentOutcome, type LeadIdentity } from '../../gen/crm/v1/resources_pb.js';
 import type { AssignmentFeed } from '../domain/assignment-feed.ts';
 import type { ContactLifecycle } from '../domain/contact-lifecycle.ts';
 import type { RegisterContactInput, Registrations } from '../domain/registration.ts';
 import type { SourceKey } from '../domain/sources.ts';
 import { identityViolations } from '../domain/lead-identity.ts';
-import type { AssignmentEvent as AssignmentView } from '../domain/views.ts';
 import type { Metrics } from '../metrics.ts';
+import { resetStream } from './adapter.ts';
 import { encodeContact } from './encode.ts';
 import { contactStatus } from './enums.ts';
 import { LIMITS, Violations } from './validate.ts';
-
-/** Events a watcher may fall behind by before its stream is ended. */
-const WATCH_BUFFER = 1_000;
+import { watchAssignments } from './watch-stream.ts';
 
 export function distributionService(
   registrations: Registrations,
@@ -52,40 +44,9 @@ export function distributionService(
       const v = new Violations();
       const filter = { operatorId: v.optionalId(request.operatorId, 'operator_id'), sourceId: v.optionalId(request.sourceId, 'source_id') };
       v.check();
-      yield* watch(feed, filter, AbortSignal.any([context.signal, shutdown]));
+      yield* watchAssignments(feed, filter, { signal: AbortSignal.any([context.signal, shutdown]), reset: context.values.get(resetStream) });
     },
   };
-}
-
-/** Streams committed assignments until the client leaves or the server shuts down. */
-async function* watch(feed: AssignmentFeed, filter: { operatorId?: number; sourceId?: number }, signal: AbortSignal): AsyncGenerator<AssignmentEvent> {
-  const pending: AssignmentView[] = [];
-  let wake: (() => void) | undefined;
-  let overflowed = false;
-  const unsubscribe = feed.subscribe(filter, (event) => {
-    if (pending.length >= WATCH_BUFFER) overflowed = true;
-    else pending.push(event);
-    wake?.();
-  });
-  const onAbort = () => wake?.();
-  signal.addEventListener('abort', onAbort);
-  try {
-    for (;;) {
-      while (pending.length > 0) {
-        const event = pending.shift()!;
-        yield create(AssignmentEventSchema, { contact: encodeContact(event.contact), fromQueue: event.fromQueue });
-      }
-      if (overflowed) throw new ConnectError(`watcher fell more than ${WATCH_BUFFER} events behind`, Code.ResourceExhausted);
-      if (signal.aborted) return;
-      await new Promise<void>((resolve) => {
-        wake = resolve;
-      });
-      wake = undefined;
-    }
-  } finally {
-    unsubscribe();
-    signal.removeEventListener('abort', onAbort);
-  }
 }
 
 function registerContactInput(request: RegisterContactRequest): RegisterContactInput {

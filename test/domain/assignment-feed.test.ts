@@ -1,5 +1,6 @@
 import { describe, it, expect } from 'vitest';
-import { AssignmentFeed } from '../../src/domain/assignment-feed.ts';
+import { AssignmentFeed, type FeedSubscriber } from '../../src/domain/assignment-feed.ts';
+import { UnavailableError } from '../../src/domain/errors.ts';
 import type { AssignmentEvent } from '../../src/domain/views.ts';
 
 let nextId = 1;
@@ -22,10 +23,16 @@ function event(operatorId: number | null, sourceId: number, fromQueue = false): 
   };
 }
 
+/** A subscriber that only takes events. */
+function on(event: (e: AssignmentEvent) => void): FeedSubscriber {
+  return { event, interrupted: () => undefined };
+}
+
 function collect(feed: AssignmentFeed, filter: { operatorId?: number; sourceId?: number }) {
   const received: AssignmentEvent[] = [];
-  const unsubscribe = feed.subscribe(filter, (e) => received.push(e));
-  return { received, unsubscribe };
+  const interruptions: string[] = [];
+  const unsubscribe = feed.subscribe(filter, { event: (e) => received.push(e), interrupted: (reason) => interruptions.push(reason) });
+  return { received, interruptions, unsubscribe };
 }
 
 describe('AssignmentFeed', () => {
@@ -140,7 +147,7 @@ describe('AssignmentFeed', () => {
   it('the same listener subscribed twice is two subscriptions: two deliveries, each unsubscribed separately', () => {
     const feed = new AssignmentFeed();
     const received: AssignmentEvent[] = [];
-    const listener = (e: AssignmentEvent) => received.push(e);
+    const listener = on((e) => received.push(e));
     const first = feed.subscribe({}, listener);
     feed.subscribe({ sourceId: 10 }, listener);
     expect(feed.subscriberCount).toBe(2);
@@ -156,10 +163,10 @@ describe('AssignmentFeed', () => {
   it('a subscriber that unsubscribes while handling an event gets no later event of the same batch', () => {
     const feed = new AssignmentFeed();
     const received: AssignmentEvent[] = [];
-    const unsubscribe = feed.subscribe({}, (e) => {
+    const unsubscribe = feed.subscribe({}, on((e) => {
       received.push(e);
       unsubscribe();
-    });
+    }));
     const other = collect(feed, {});
     feed.publish(grid);
     expect(received).toEqual([e1s10]);
@@ -176,5 +183,35 @@ describe('AssignmentFeed', () => {
     expect(onA.received).toEqual([e1s10]);
     expect(onB.received).toEqual([]);
     expect(b.subscriberCount).toBe(1);
+  });
+
+  it('an interruption ends every subscription, after the events published before it', () => {
+    const feed = new AssignmentFeed();
+    const a = collect(feed, {});
+    const b = collect(feed, { operatorId: 2 });
+    feed.publish([e1s10, e2s10]);
+    feed.interrupt('listener lost');
+    feed.publish([e1s20]);
+    expect(a.received).toEqual([e1s10, e2s10]);
+    expect(b.received).toEqual([e2s10]);
+    expect(a.interruptions).toEqual(['listener lost']);
+    expect(b.interruptions).toEqual(['listener lost']);
+    expect(feed.subscriberCount).toBe(0);
+    // New subscriptions are taken at once: an interruption alone does not refuse them.
+    const c = collect(feed, {});
+    feed.publish([e1s20]);
+    expect(c.received).toEqual([e1s20]);
+  });
+
+  it('refuses new subscriptions with UNAVAILABLE while unavailable, and takes them again after', () => {
+    const feed = new AssignmentFeed();
+    feed.setUnavailable('not listening');
+    expect(() => collect(feed, {})).toThrow(UnavailableError);
+    expect(() => collect(feed, {})).toThrow('not listening');
+    expect(feed.subscriberCount).toBe(0);
+    feed.setUnavailable(undefined);
+    const a = collect(feed, {});
+    feed.publish([e1s10]);
+    expect(a.received).toEqual([e1s10]);
   });
 });

@@ -5,16 +5,16 @@ import { localPublisher } from '../../src/domain/assignment-publisher.ts';
 import { Contact, Lead, Operator, Source, SourceOperator } from '../../src/domain/entities.ts';
 import { Registrations, type RegisterContactInput } from '../../src/domain/registration.ts';
 import { UnitOfWork } from '../../src/domain/unit-of-work.ts';
-import { openDatabase, type Orm } from '../../src/storage/orm.ts';
+import { openDatabase, type OpenDatabase } from '../../src/storage/orm.ts';
 
-let orm: Orm;
+let database: OpenDatabase;
 let batches: number[];
 let splits: number;
 let registrations: Registrations;
 
 beforeEach(async () => {
-  orm = await openDatabase({ kind: 'sqlite', path: ':memory:' });
-  const em = orm.em.fork();
+  database = await openDatabase({ kind: 'sqlite', path: ':memory:' });
+  const em = database.orm.em.fork();
   const now = new Date();
   await em.insert(Source, { name: 'bot', code: 'bot', createdAt: now });
   for (let i = 1; i <= 3; i++) {
@@ -23,11 +23,11 @@ beforeEach(async () => {
   }
   batches = [];
   splits = 0;
-  registrations = new Registrations(new UnitOfWork(orm, localPublisher(new AssignmentFeed())), {
+  registrations = new Registrations(new UnitOfWork(database.orm, localPublisher(new AssignmentFeed())), {
     observer: { committed: (size) => batches.push(size), split: () => (splits += 1) },
   });
 });
-afterEach(() => orm.close());
+afterEach(() => database.close());
 
 function input(externalId: string, requestId = ''): RegisterContactInput {
   return { source: { id: 1 }, lead: { externalId, phone: '', email: '', name: '' }, message: 'm', requestId };
@@ -45,7 +45,7 @@ describe('RegisterContact batching', () => {
     // 3 operators x max_load 5: exactly 15 assigned, never more than 5 each.
     const assigned = results.filter((r) => r.contact.operator !== null);
     expect(assigned).toHaveLength(15);
-    const em = orm.em.fork();
+    const em = database.orm.em.fork();
     for (const operator of await em.find(Operator, {})) expect(operator.openLoad).toBe(5);
   });
 
@@ -74,7 +74,7 @@ describe('RegisterContact batching', () => {
     ]);
     expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected']);
     expect((results[1] as PromiseRejectedResult).reason).toBe(expired.signal.reason);
-    const em = orm.em.fork();
+    const em = database.orm.em.fork();
     expect(await em.count(Contact, {})).toBe(1);
     expect(await em.count(Lead, { externalId: 'dropped' })).toBe(0);
   });

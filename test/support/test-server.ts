@@ -7,6 +7,7 @@ import { QueryService } from '../../gen/crm/v1/query_pb.js';
 import type { Config } from '../../src/config.ts';
 import { startServer, type RunningServer } from '../../src/server.ts';
 import type { DatabaseTarget } from '../../src/storage/database-url.ts';
+import { DEFAULT_CONNECTION_LIMITS } from '../../src/transport/http2-server.ts';
 import { createTestDatabase } from './test-database.ts';
 import { grpcClient, type GrpcClient } from './grpc-client.ts';
 
@@ -46,6 +47,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
       tokens: [],
       maxMessageBytes: 1024 * 1024,
       metrics: { host: '127.0.0.1', port: 0 },
+      connections: DEFAULT_CONNECTION_LIMITS,
       ...options.config,
     },
     pino({ level: 'silent' }),

@@ -1,6 +1,7 @@
 import { pino } from 'pino';
 import { configFromEnv, type Config } from './config.ts';
-import { startServer } from './server.ts';
+import { startServer, type RunningServer } from './server.ts';
+import { DatabaseInUseError } from './storage/sqlite-ownership.ts';
 
 let config: Config;
 try {
@@ -11,7 +12,14 @@ try {
   process.exit(2);
 }
 const log = pino({ level: config.logLevel });
-const server = await startServer(config, log);
+let server: RunningServer;
+try {
+  server = await startServer(config, log);
+} catch (error) {
+  if (!(error instanceof DatabaseInUseError)) throw error;
+  console.error(`crm-distributor: ${error.message}`);
+  process.exit(1);
+}
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {

@@ -394,6 +394,38 @@ describe('CRM_TOKENS and CRM_TOKENS_FILE (configFromEnv)', () => {
     expect(() => configFromEnv({ CRM_TOKENS: 'admin:ok,guest:nope' })).toThrow(/^CRM_TOKENS: /);
   });
 
+  it.each([
+    ['in CRM_TOKENS', { CRM_TOKENS: 'bot:same,admin:same' }],
+    ['across CRM_TOKENS and the file', { CRM_TOKENS: 'operator:shared-1', CRM_TOKENS_FILE: 'admin:shared-1\n' }],
+  ])('refuses one token given to two roles %s (the last one used to win): the bot would hold admin rights', (_label, env) => {
+    const resolved = 'CRM_TOKENS_FILE' in env ? { ...env, CRM_TOKENS_FILE: file(env.CRM_TOKENS_FILE) } : env;
+    expect(() => configFromEnv(resolved)).toThrow(/two roles|both roles/);
+    let message = '';
+    try {
+      configFromEnv(resolved);
+    } catch (error) {
+      message = (error as Error).message;
+    }
+    expect(message).not.toMatch(/same|shared-1/);
+  });
+
+  it('allows a token listed twice under the same role', () => {
+    expect(configFromEnv({ CRM_TOKENS: 'bot:b1,bot:b1' }).tokens).toEqual([{ role: 'bot', token: 'b1' }, { role: 'bot', token: 'b1' }]);
+  });
+
+  it.each([' , ,', '#admin:x', ',', '\n#bot:y\n'])('refuses a CRM_TOKENS of %j, which is set but holds no token', (value) => {
+    expect(() => configFromEnv({ CRM_TOKENS: value })).toThrow(/CRM_TOKENS is set but holds no role:token pair/);
+  });
+
+  it.each([
+    ['a space inside', 'admin:two words'],
+    ['non-ASCII letters', 'admin:пароль'],
+    ['a tab inside', 'bot:a\tb'],
+    ['an emoji', 'operator:key-🔑'],
+  ])('refuses a token with %s: no authorization header could carry it', (_label, value) => {
+    expect(() => configFromEnv({ CRM_TOKENS: value })).toThrow(/visible ASCII/);
+  });
+
   it('fails on a CRM_TOKENS_FILE that does not exist', () => {
     expect(() => configFromEnv({ CRM_TOKENS_FILE: join(dir, 'missing.txt') })).toThrow(/ENOENT/);
   });

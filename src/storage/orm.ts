@@ -10,6 +10,7 @@ import pg from 'pg';
 import { entities } from '../domain/entities.ts';
 import type { DatabaseTarget } from './database-url.ts';
 import { migrations } from './migrations/index.ts';
+import { ResilientPostgreSqlDriver } from './postgres-driver.ts';
 import { sqliteDialect } from './sqlite-dialect.ts';
 import { ownSqliteFile } from './sqlite-ownership.ts';
 
@@ -70,7 +71,7 @@ const POSTGRES_TIMEOUTS = {
 };
 
 export function postgresConfig(url: string) {
-  return definePostgresConfig({ ...common('postgresql'), clientUrl: url, driverOptions: POSTGRES_TIMEOUTS });
+  return definePostgresConfig({ ...common('postgresql'), clientUrl: url, driver: ResilientPostgreSqlDriver, driverOptions: POSTGRES_TIMEOUTS });
 }
 
 /** Opens the database, applies durability settings and pending migrations. */

@@ -1,0 +1,51 @@
+// PostgreSQL under MikroORM, with one change to how a transaction ends when
+// its connection is gone (the backend was terminated, the database restarted,
+// the network dropped): Kysely gives a transaction's connection back to the
+// pool only after a successful ROLLBACK, which a dead connection cannot run,
+// so each such transaction kept one pooled connection forever, and after ten
+// of them (the pool's size) every call waited for a connection that never came.
+import type { Configuration } from '@mikro-orm/core';
+import { PostgreSqlConnection, PostgreSqlDriver } from '@mikro-orm/postgresql';
+import type { DatabaseConnection, Driver, PostgresDialect } from 'kysely';
+import type { PoolConfig } from 'pg';
+import { databaseFault } from './database-faults.ts';
+
+class LostConnectionsReleasedConnection extends PostgreSqlConnection {
+  override createKyselyDialect(overrides: PoolConfig): PostgresDialect {
+    const dialect = super.createKyselyDialect(overrides);
+    const createDriver = dialect.createDriver.bind(dialect);
+    dialect.createDriver = () => releasingLostConnections(createDriver());
+    return dialect;
+  }
+}
+
+export class ResilientPostgreSqlDriver extends PostgreSqlDriver {
+  constructor(config: Configuration) {
+    super(config);
+    // PostgreSqlDriver names its connection class inside its constructor: swap the instance before anything connects.
+    (this as unknown as { connection: PostgreSqlConnection }).connection = new LostConnectionsReleasedConnection(this.config);
+  }
+}
+
+/**
+ * A ROLLBACK that fails because the connection is gone counts as done: the
+ * server ended the transaction with the connection, and the pool, given the
+ * dead client back, drops it instead of lending it again.
+ */
+function releasingLostConnections(driver: Driver): Driver {
+  const rollbackTransaction = async (connection: DatabaseConnection) => {
+    try {
+      await driver.rollbackTransaction(connection);
+    } catch (error) {
+      if (databaseFault(error) !== 'unreachable') throw error;
+    }
+  };
+  // The driver keeps its state in private fields: every other method runs on the driver itself.
+  return new Proxy(driver, {
+    get(target, property) {
+      if (property === 'rollbackTransaction') return rollbackTransaction;
+      const value: unknown = Reflect.get(target, property);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+}

@@ -4,6 +4,7 @@
 // pool only after a successful ROLLBACK, which a dead connection cannot run,
 // so each such transaction kept one pooled connection forever, and after ten
 // of them (the pool's size) every call waited for a connection that never came.
+// (A BEGIN that failed did the same.)
 import type { Configuration } from '@mikro-orm/core';
 import { PostgreSqlConnection, PostgreSqlDriver } from '@mikro-orm/postgresql';
 import type { DatabaseConnection, Driver, PostgresDialect } from 'kysely';
@@ -30,20 +31,32 @@ export class ResilientPostgreSqlDriver extends PostgreSqlDriver {
 /**
  * A ROLLBACK that fails because the connection is gone counts as done: the
  * server ended the transaction with the connection, and the pool, given the
- * dead client back, drops it instead of lending it again.
+ * dead client back, drops it instead of lending it again. A BEGIN that fails
+ * gives its connection back itself, since Kysely never does
+ * (kysely-org/kysely#1990).
  */
 function releasingLostConnections(driver: Driver): Driver {
-  const rollbackTransaction = async (connection: DatabaseConnection) => {
-    try {
-      await driver.rollbackTransaction(connection);
-    } catch (error) {
-      if (databaseFault(error) !== 'unreachable') throw error;
-    }
+  const overrides: Partial<Driver> = {
+    async beginTransaction(connection, settings) {
+      try {
+        await driver.beginTransaction(connection, settings);
+      } catch (error) {
+        await driver.releaseConnection(connection);
+        throw error;
+      }
+    },
+    async rollbackTransaction(connection: DatabaseConnection) {
+      try {
+        await driver.rollbackTransaction(connection);
+      } catch (error) {
+        if (databaseFault(error) !== 'unreachable') throw error;
+      }
+    },
   };
   // The driver keeps its state in private fields: every other method runs on the driver itself.
   return new Proxy(driver, {
     get(target, property) {
-      if (property === 'rollbackTransaction') return rollbackTransaction;
+      if (property in overrides) return overrides[property as keyof Driver];
       const value: unknown = Reflect.get(target, property);
       return typeof value === 'function' ? value.bind(target) : value;
     },

@@ -44,7 +44,13 @@ class TransactionSafeSqliteDriver extends SqliteDriver {
    * takes it at the first write, and if another process holds it then, SQLite
    * answers SQLITE_BUSY at once without waiting, since the transaction has
    * already read. While the lock is held elsewhere we wait here, off the event
-   * loop, up to WRITE_LOCK_WAIT_MS; then SQLITE_BUSY goes to the caller.
+   * loop, up to WRITE_LOCK_WAIT_MS.
+   *
+   * Then we must not fail: Kysely never releases the connection when BEGIN
+   * fails (kysely-org/kysely#1990), and every later query would wait for it.
+   * So the transaction begins deferred instead; its first write meets the
+   * lock (SQLITE_BUSY, so UNAVAILABLE for the call, or it succeeds if the lock
+   * is gone by then), and the ROLLBACK that follows releases the connection.
    */
   override async beginTransaction(connection: DatabaseConnection): Promise<void> {
     const giveUpAt = Date.now() + WRITE_LOCK_WAIT_MS;
@@ -53,10 +59,11 @@ class TransactionSafeSqliteDriver extends SqliteDriver {
         await connection.executeQuery(CompiledQuery.raw('begin immediate'));
         return;
       } catch (error) {
-        if (!isBusy(error) || Date.now() + pause > giveUpAt) throw error;
+        if (!isBusy(error) || Date.now() + pause > giveUpAt) break;
       }
       await sleep(pause);
     }
+    await connection.executeQuery(CompiledQuery.raw('begin'));
   }
 
   /**

@@ -41,4 +41,19 @@ describe.skipIf(testDialect !== 'postgresql')('PostgreSQL connections lost insid
     await expect(uow.read(async (tx) => tx.execute<{ answer: number }[]>('select 42 as answer'))).resolves.toEqual([{ answer: 42 }]);
     await expect(uow.run(async (tx) => tx.execute<{ answer: number }[]>('select 43 as answer'))).resolves.toEqual([{ answer: 43 }]);
   });
+
+  it('ended while idle in the pool: calls fail at most with UNAVAILABLE, and 15 rounds later still succeed', async () => {
+    const outcomes = new Map<string, number>();
+    for (let round = 0; round < 15; round++) {
+      // Fill the pool with idle connections, end them all, and begin at once on whatever the pool still lends
+      // (a BEGIN on a dead connection must give it back too; the pool usually drops them first).
+      await Promise.all(Array.from({ length: 5 }, () => uow.run((tx) => tx.execute('select pg_sleep(0.05)'))));
+      await terminateBackends(database.url);
+      const results = await Promise.all(Array.from({ length: 5 }, () => uow.run((tx) => tx.execute('select 1')).then(() => 'ok', (error: unknown) => (error as Error).name)));
+      for (const result of results) outcomes.set(result, (outcomes.get(result) ?? 0) + 1);
+    }
+    // Whatever failed, failed as UNAVAILABLE, never as a bug.
+    expect([...outcomes.keys()].filter((name) => name !== 'ok' && name !== 'UnavailableError')).toEqual([]);
+    await expect(uow.read(async (tx) => tx.execute<{ answer: number }[]>('select 44 as answer'))).resolves.toEqual([{ answer: 44 }]);
+  });
 });

@@ -27,8 +27,9 @@ export class ContactLifecycle {
       const refusal = transitionRefusal(from, status, !contact.operator);
       if (refusal !== null) throw new FailedPreconditionError(refusal);
       const closedAt = status === 'CLOSED' ? new Date() : null;
-      // Conditional on the status we read, so two concurrent closes free the load once.
-      const changed = await tx.nativeUpdate(Contact, { id: contactId, status: from }, { status, closedAt });
+      // Conditional on the status and operator we read: two concurrent closes free the load once, and a
+      // queued contact that a concurrent drain assigned meanwhile is read again, so its load is freed too.
+      const changed = await tx.nativeUpdate(Contact, { id: contactId, status: from, operator: contact.operator?.id ?? null }, { status, closedAt });
       if (changed !== 1) throw new ConflictError(`contact ${contactId} changed concurrently`);
       const view = { ...contactView(contact), status, closedAt };
       if (status === 'CLOSED' && contact.operator) {

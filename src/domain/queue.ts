@@ -1,5 +1,5 @@
 import { chooseOperator, isEligible } from './assignment/choice.ts';
-import { claimCapacity, loadCandidates, recordClaim, recordFull, recordRoundRobin, saveRoundRobin, type CandidatePool, type SourceCandidates } from './candidates.ts';
+import { claimCapacity, loadCandidates, recordClaim, recordFull, releaseCapacity, recordRoundRobin, saveRoundRobin, type CandidatePool, type SourceCandidates } from './candidates.ts';
 import { findContactViews } from './contact-views.ts';
 import { Contact, SourceOperator } from './entities.ts';
 import { lockSources } from '../storage/locks.ts';
@@ -34,6 +34,7 @@ export async function drainQueue(tx: Tx, scope: DrainScope, random: () => number
     if (queued.length === 0) break;
     const drained: number[] = [];
     let lostClaims = 0;
+    let vanished = 0;
     const now = new Date();
     for (const contact of queued) {
       const settings = pool.bySource.get(contact.source.id)!;
@@ -45,19 +46,25 @@ export async function drainQueue(tx: Tx, scope: DrainScope, random: () => number
         lostClaims += 1;
         continue;
       }
+      // Only if it is still queued: a concurrent close (which takes no source lock) may have ended it.
+      const taken = await tx.nativeUpdate(Contact, { id: contact.id, operator: null, status: 'NEW' }, { operator: choice.operatorId, assignedAt: now });
+      if (taken !== 1) {
+        await releaseCapacity(tx, choice.operatorId);
+        vanished += 1;
+        continue;
+      }
       recordClaim(pool, choice.operatorId);
       if (choice.roundRobin) {
         recordRoundRobin(settings, choice.roundRobin);
         roundRobins.add(settings);
       }
-      await tx.nativeUpdate(Contact, { id: contact.id }, { operator: choice.operatorId, assignedAt: now });
       drained.push(contact.id);
     }
     if (drained.length > 0) {
       const views = await findContactViews(tx, { id: { $in: drained } });
       for (const contact of views) assigned.push({ contact, fromQueue: true });
     }
-    if (drained.length === 0 && lostClaims === 0) break;
+    if (drained.length === 0 && lostClaims === 0 && vanished === 0) break;
   }
   await saveRoundRobin(tx, roundRobins);
 }

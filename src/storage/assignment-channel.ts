@@ -113,13 +113,22 @@ export async function listenForAssignments(url: string, log: Logger, handlers: A
     handlers.listening();
   };
 
+  let failedAttempts = 0;
   const scheduleReconnect = () => {
     clearTimeout(retry);
     retry = setTimeout(() => {
-      connect().catch((error: unknown) => {
-        log.warn({ reason: (error as Error).message }, 'assignment listener could not reconnect yet; trying again');
-        scheduleReconnect();
-      });
+      connect().then(
+        () => {
+          if (failedAttempts > 0) log.info({ failedAttempts }, 'assignment listener listening again');
+          failedAttempts = 0;
+        },
+        (error: unknown) => {
+          // Once per outage, not once a second: a long outage stays readable.
+          if (failedAttempts === 0) log.warn({ reason: (error as Error).message }, `assignment listener could not reconnect yet; trying every ${RECONNECT_MS} ms`);
+          failedAttempts += 1;
+          scheduleReconnect();
+        },
+      );
     }, RECONNECT_MS);
   };
 

@@ -24,7 +24,7 @@ export class DatabaseHealth {
   #stopped = false;
 
   constructor(options: DatabaseHealthOptions) {
-    this.#options = { healthyIntervalMs: 5_000, unhealthyIntervalMs: 1_000, timeoutMs: 10_000, ...options };
+    this.#options = { healthyIntervalMs: 2_000, unhealthyIntervalMs: 1_000, timeoutMs: 10_000, ...options };
   }
 
   get reachable(): boolean {

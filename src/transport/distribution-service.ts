@@ -45,6 +45,8 @@ export function distributionService(
       const filter = { operatorId: v.optionalId(request.operatorId, 'operator_id'), sourceId: v.optionalId(request.sourceId, 'source_id') };
       v.check();
       yield* watchAssignments(feed, filter, { signal: AbortSignal.any([context.signal, shutdown]), reset: context.values.get(resetStream) });
+      // A stream the client ended (cancelled, hung up, past its deadline) did not succeed; one the shutdown ended did.
+      context.signal.throwIfAborted();
     },
   };
 }

@@ -40,17 +40,55 @@ export function nodeHandler(options: AdapterOptions): (req: Http2ServerRequest, 
       res.writeHead(404).end();
       return;
     }
-    const contextValues = createContextValues();
-    contextValues.set(resetStream, (code) => {
-      if (!res.stream.destroyed) res.stream.close(code);
-    });
-    const universal = universalRequestFromNodeRequest(req, res, undefined, contextValues);
-    const check = bodyCheck(req.headers['content-type'], req.headers['content-encoding'] ?? req.headers['connect-content-encoding']);
-    if (check && isByteStream(universal.body)) {
-      universal.body = checkMessages(universal.body, check, handler.method.input, options.readMaxBytes, (reason) => contextValues.set(malformedRequest, reason));
-    }
-    void serve(handler, universal, res);
+    const call = (body: AsyncIterable<Uint8Array>) => {
+      const contextValues = createContextValues();
+      contextValues.set(resetStream, (code) => {
+        if (!res.stream.destroyed) res.stream.close(code);
+      });
+      const universal = universalRequestFromNodeRequest(req, res, undefined, contextValues);
+      universal.body = body;
+      const check = bodyCheck(req.headers['content-type'], req.headers['content-encoding'] ?? req.headers['connect-content-encoding']);
+      if (check) universal.body = checkMessages(body, check, handler.method.input, options.readMaxBytes, (reason) => contextValues.set(malformedRequest, reason));
+      void serve(handler, universal, res);
+    };
+    const { methodKind } = handler.method;
+    // The whole request of a unary or server-streaming call is read before
+    // Connect builds the call (about 40 KB of closures and generators): a
+    // client that sends headers and no body holds only an HTTP/2 stream, until
+    // the request timeout resets it, however many streams it opens.
+    if (methodKind === 'unary' || methodKind === 'server_streaming') whenRead(req, options.readMaxBytes + ENVELOPE_BYTES, call);
+    else call(req);
   };
+}
+
+/** A gRPC frame's header: a flags byte and a 4-byte length. */
+const ENVELOPE_BYTES = 5;
+
+/**
+ * Calls `call` with the request body once the client has sent all of it, or
+ * as soon as it outgrows `limit` (Connect then refuses it as too large,
+ * reading no more than it must).
+ */
+function whenRead(req: Http2ServerRequest, limit: number, call: (body: AsyncIterable<Uint8Array>) => void): void {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  const onData = (chunk: Buffer) => {
+    chunks.push(chunk);
+    size += chunk.length;
+    if (size <= limit) return;
+    req.off('data', onData).off('end', onEnd).pause();
+    call((async function* () {
+      yield* chunks;
+      yield* req;
+    })());
+  };
+  const onEnd = () => {
+    req.off('data', onData);
+    call((async function* () {
+      yield* chunks;
+    })());
+  };
+  req.on('data', onData).once('end', onEnd);
 }
 
 async function serve(handler: UniversalHandler, request: Parameters<UniversalHandler>[0], res: Http2ServerResponse): Promise<void> {
@@ -92,10 +130,6 @@ function bodyCheck(contentType: string | undefined, encoding: string | string[] 
   if (/^application\/(grpc|grpc-web|connect)(\+proto)?$/.test(type)) return 'enveloped';
   if (type === 'application/proto') return 'bare';
   return undefined;
-}
-
-function isByteStream(body: unknown): body is AsyncIterable<Uint8Array> {
-  return typeof body === 'object' && body !== null && Symbol.asyncIterator in body;
 }
 
 async function* checkMessages(

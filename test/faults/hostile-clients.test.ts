@@ -8,7 +8,7 @@
 // while those already in keep working.
 import http2 from 'node:http2';
 import net from 'node:net';
-import { create, fromBinary, toBinary, type DescMessage, type DescMethodUnary, type MessageInitShape, type MessageShape } from '@bufbuild/protobuf';
+import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { AdminService } from '../../gen/crm/v1/admin_pb.js';
@@ -17,8 +17,8 @@ import { QueryService } from '../../gen/crm/v1/query_pb.js';
 import { Health, HealthCheckResponse_ServingStatus as ServingStatus } from '../../gen/grpc/health/v1/health_pb.js';
 import { DEFAULT_CONNECTION_LIMITS } from '../../src/transport/http2-server.ts';
 import { startChildServer, type ChildServer } from '../support/child-server.ts';
-import { rssMb, sleep } from '../support/faults.ts';
-import { grpcClient } from '../support/grpc-client.ts';
+import { rssMb, sleep, within } from '../support/faults.ts';
+import { grpcClient, type GrpcClient } from '../support/grpc-client.ts';
 import { ErrorCode, grpcRequestHeaders, literalHeaderBlock, RawHttp2Connection, type FloodResult } from '../support/raw-http2.ts';
 import { createTestDatabase, type TestDatabase } from '../support/test-database.ts';
 import { startTestServer, type TestServer } from '../support/test-server.ts';
@@ -36,21 +36,6 @@ const CALL_DEADLINE_MS = 2_000;
 /** Streams one connection may hold (SETTINGS_MAX_CONCURRENT_STREAMS): the highest client stream id it may act on is 2*100-1. */
 const STREAMS_PER_CONNECTION = DEFAULT_CONNECTION_LIMITS.maxStreamsPerConnection;
 
-/** Rejects with `what` if `promise` has not settled within `ms`. */
-async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([
-      promise,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`${what} did not happen within ${ms} ms`)), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
 /** Highest RSS of `pid` seen while sampling (every 20 ms, from start to stop). */
 function sampleRss(pid: number): { stop(): number; readonly peak: number } {
   let peak = rssMb(pid);
@@ -65,27 +50,6 @@ function sampleRss(pid: number): { stop(): number; readonly peak: number } {
       return peak;
     },
   };
-}
-
-/** A unary call through grpc-js with a real deadline (the shared grpcClient helper sets none). */
-function unaryWithDeadline<I extends DescMessage, O extends DescMessage>(
-  client: grpc.Client,
-  method: DescMethodUnary<I, O>,
-  request: MessageInitShape<I>,
-  metadata: grpc.Metadata,
-  deadlineMs: number,
-): Promise<MessageShape<O>> {
-  return new Promise((resolve, reject) => {
-    client.makeUnaryRequest(
-      `/${method.parent.typeName}/${method.name}`,
-      (value: MessageInitShape<I>) => Buffer.from(toBinary(method.input, create(method.input, value))),
-      (bytes: Buffer) => fromBinary(method.output, bytes),
-      request,
-      metadata,
-      { deadline: Date.now() + deadlineMs },
-      (error, response) => (error ? reject(error) : resolve(response!)),
-    );
-  });
 }
 
 function adminMetadata(): grpc.Metadata {
@@ -169,18 +133,18 @@ function describeFlood(result: FloodResult): string {
 describe('a client without a token flooding the server (real process, tokens configured)', () => {
   let db: TestDatabase;
   let child: ChildServer;
-  let admin: grpc.Client;
+  let query: GrpcClient<typeof QueryService>;
 
   beforeAll(async () => {
     db = await createTestDatabase();
     child = await startChildServer({ DATABASE_URL: db.url, CRM_TOKENS: `admin:${ADMIN_TOKEN}` }, { isolated: true });
-    admin = new grpc.Client(child.address, grpc.credentials.createInsecure());
+    query = grpcClient(QueryService, child.address, adminMetadata());
     // Connected and warm before any flood: the call during the flood measures the flood, not a cold start.
-    await unaryWithDeadline(admin, QueryService.method.listOperators, { pageSize: 10 }, adminMetadata(), 10_000);
+    await query.listOperators({ pageSize: 10 }, undefined, { deadline: Date.now() + 10_000 });
   });
 
   afterAll(async () => {
-    admin?.close();
+    query?.close();
     await child?.stop();
     await db?.drop();
   });
@@ -198,7 +162,7 @@ describe('a client without a token flooding the server (real process, tokens con
       // The well-behaved call starts once the first HEADERS are on the wire, so it runs against the flood.
       let call: Promise<unknown> | undefined;
       const result = await flooder.floodHeaders(FLOOD_STREAMS, block, () => {
-        call ??= unaryWithDeadline(admin, QueryService.method.listOperators, { pageSize: 10 }, adminMetadata(), CALL_DEADLINE_MS);
+        call ??= query.listOperators({ pageSize: 10 }, undefined, { deadline: Date.now() + CALL_DEADLINE_MS });
       });
       const answered = await call!.then(() => 'answered', (error: grpc.ServiceError) => `failed: ${error.code} ${error.details}`);
       // Whatever the server did with what it had already read, it has done it within a few seconds.
@@ -221,7 +185,7 @@ describe('a client without a token flooding the server (real process, tokens con
       } finally {
         health.close();
       }
-      await unaryWithDeadline(admin, QueryService.method.listOperators, { pageSize: 10 }, adminMetadata(), CALL_DEADLINE_MS);
+      await query.listOperators({ pageSize: 10 }, undefined, { deadline: Date.now() + CALL_DEADLINE_MS });
     } finally {
       rss.stop();
       flooder.destroy();
@@ -263,7 +227,7 @@ describe('a client without a token flooding the server (real process, tokens con
 
       expect(handshakenClosed).toBe(false);
       expect(await healthCheck(handshakenSession)).toEqual({ grpcStatus: '0', serving: ServingStatus.SERVING });
-      await unaryWithDeadline(admin, QueryService.method.listOperators, { pageSize: 10 }, adminMetadata(), CALL_DEADLINE_MS);
+      await query.listOperators({ pageSize: 10 }, undefined, { deadline: Date.now() + CALL_DEADLINE_MS });
       expect(child.running).toBe(true);
     } finally {
       clearInterval(drip);
@@ -276,18 +240,18 @@ describe('a client without a token flooding the server (real process, tokens con
 describe('a client without a token spreading the flood over connections (real process, tokens configured)', () => {
   let db: TestDatabase;
   let child: ChildServer;
-  let admin: grpc.Client;
+  let query: GrpcClient<typeof QueryService>;
 
   // A server of its own for each case: what one flood left held (or killed) is not the next one's doing.
   beforeEach(async () => {
     db = await createTestDatabase();
     child = await startChildServer({ DATABASE_URL: db.url, CRM_TOKENS: `admin:${ADMIN_TOKEN}` }, { isolated: true });
-    admin = new grpc.Client(child.address, grpc.credentials.createInsecure());
-    await unaryWithDeadline(admin, QueryService.method.listOperators, { pageSize: 10 }, adminMetadata(), 10_000);
+    query = grpcClient(QueryService, child.address, adminMetadata());
+    await query.listOperators({ pageSize: 10 }, undefined, { deadline: Date.now() + 10_000 });
   });
 
   afterEach(async () => {
-    admin?.close();
+    query?.close();
     await child?.stop();
     await db?.drop();
   });
@@ -310,7 +274,7 @@ describe('a client without a token spreading the flood over connections (real pr
     // Well-behaved calls one after another for as long as the flood lasts, each with a 2 s deadline.
     const caller = (async () => {
       while (flooding && child.running) {
-        calls.push(await unaryWithDeadline(admin, QueryService.method.listOperators, { pageSize: 10 }, adminMetadata(), CALL_DEADLINE_MS)
+        calls.push(await query.listOperators({ pageSize: 10 }, undefined, { deadline: Date.now() + CALL_DEADLINE_MS })
           .then(() => 'answered', (error: grpc.ServiceError) => `failed: ${error.code} ${error.details}`));
         await sleep(100);
       }

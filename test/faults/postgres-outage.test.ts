@@ -6,42 +6,21 @@
 // that hang up (logged as "canceled", never as a server fault).
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import http2 from 'node:http2';
-import { create, fromBinary, toBinary, type DescMessage, type DescMethodUnary, type MessageInitShape, type MessageShape } from '@bufbuild/protobuf';
+import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import * as grpc from '@grpc/grpc-js';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AdminService } from '../../gen/crm/v1/admin_pb.js';
-import { AssignmentEventSchema, DistributionService, WatchAssignmentsRequestSchema, type AssignmentEvent } from '../../gen/crm/v1/distribution_pb.js';
-import { QueryService } from '../../gen/crm/v1/query_pb.js';
+import { AssignmentEventSchema, WatchAssignmentsRequestSchema, type AssignmentEvent } from '../../gen/crm/v1/distribution_pb.js';
 import { ContactStatus } from '../../gen/crm/v1/resources_pb.js';
-import { Health, HealthCheckResponse_ServingStatus as ServingStatus } from '../../gen/grpc/health/v1/health_pb.js';
+import { HealthCheckResponse_ServingStatus as ServingStatus } from '../../gen/grpc/health/v1/health_pb.js';
 import { startChildServer, type ChildServer } from '../support/child-server.ts';
 import { sleep, terminateBackends, withDatabaseOutage } from '../support/faults.ts';
-import { grpcClient, type GrpcClient } from '../support/grpc-client.ts';
+import { unique } from '../support/fixtures.ts';
+import { serviceClients, type ServiceClients } from '../support/grpc-client.ts';
 import { StreamReader } from '../support/stream-reader.ts';
 import { createTestDatabase, testDialect, type TestDatabase } from '../support/test-database.ts';
 
 const WATCH = 'crm.v1.DistributionService/WatchAssignments';
-
-/** One unary call over grpc-js with a deadline (the shared helper has none). */
-function callWithDeadline<I extends DescMessage, O extends DescMessage>(
-  client: grpc.Client,
-  method: DescMethodUnary<I, O>,
-  request: MessageInitShape<I>,
-  deadlineMs: number,
-): Promise<MessageShape<O>> {
-  return new Promise((resolve, reject) => {
-    client.makeUnaryRequest(
-      `/${method.parent.typeName}/${method.name}`,
-      (value: MessageInitShape<I>) => Buffer.from(toBinary(method.input, create(method.input, value))),
-      (bytes: Buffer) => fromBinary(method.output, bytes),
-      request,
-      new grpc.Metadata(),
-      { deadline: Date.now() + deadlineMs },
-      (error, response) => (error ? reject(error) : resolve(response!)),
-    );
-  });
-}
 
 interface Outcome {
   code: grpc.status;
@@ -96,36 +75,21 @@ async function callCounts(metricsPort: number, method: string): Promise<Record<s
   return counts;
 }
 
-interface Server {
+interface Server extends ServiceClients {
   child: ChildServer;
-  raw: grpc.Client;
-  admin: GrpcClient<typeof AdminService>;
-  distribution: GrpcClient<typeof DistributionService>;
-  query: GrpcClient<typeof QueryService>;
-  health: GrpcClient<typeof Health>;
 }
 
 async function startServer(database: TestDatabase): Promise<Server> {
   // Isolated: nothing set around the tests (CRM_TOKENS, ...) changes what the server does.
   const child = await startChildServer({ DATABASE_URL: database.url }, { isolated: true });
-  return {
-    child,
-    raw: new grpc.Client(child.address, grpc.credentials.createInsecure()),
-    admin: grpcClient(AdminService, child.address),
-    distribution: grpcClient(DistributionService, child.address),
-    query: grpcClient(QueryService, child.address),
-    health: grpcClient(Health, child.address),
-  };
+  return { child, ...serviceClients(child.address) };
 }
 
 async function stopServer(server: Server | undefined): Promise<void> {
   if (!server) return;
-  for (const client of [server.raw, server.admin, server.distribution, server.query, server.health]) client.close();
+  server.close();
   await server.child.stop();
 }
-
-let sequence = 0;
-const unique = (prefix: string) => `${prefix}-${process.pid}-${++sequence}`;
 
 /** An operator that takes everything, and a source that sends everything to it. */
 async function setUpSource(server: Server): Promise<{ operatorId: bigint; sourceId: bigint }> {
@@ -197,12 +161,12 @@ describe.skipIf(testDialect !== 'postgresql')('PostgreSQL outage: UNAVAILABLE, N
     await database?.drop();
   });
 
-  const check = (deadlineMs = 2_000) => callWithDeadline(server.raw, Health.method.check, { service: '' }, deadlineMs);
+  const check = (deadlineMs = 2_000) => server.health.check({ service: '' }, undefined, { deadline: Date.now() + deadlineMs });
   const register = (deadlineMs = 5_000) =>
-    callWithDeadline(server.raw, DistributionService.method.registerContact, { source: { case: 'sourceId', value: sourceId }, lead: { externalId: unique('lead') }, message: 'm' }, deadlineMs);
-  const listOperators = (deadlineMs = 5_000) => callWithDeadline(server.raw, QueryService.method.listOperators, { pageSize: 10 }, deadlineMs);
+    server.distribution.registerContact({ source: { case: 'sourceId', value: sourceId }, lead: { externalId: unique('lead') }, message: 'm' }, undefined, { deadline: Date.now() + deadlineMs });
+  const listOperators = (deadlineMs = 5_000) => server.query.listOperators({ pageSize: 10 }, undefined, { deadline: Date.now() + deadlineMs });
   const updateStatus = (contactId: bigint, status: ContactStatus, deadlineMs = 5_000) =>
-    callWithDeadline(server.raw, DistributionService.method.updateContactStatus, { contactId, status }, deadlineMs);
+    server.distribution.updateContactStatus({ contactId, status }, undefined, { deadline: Date.now() + deadlineMs });
   const isServing = async () => (await outcome(() => check())).code === grpc.status.OK && (await check()).status === ServingStatus.SERVING;
 
   it('fails calls with UNAVAILABLE within their deadline, says NOT_SERVING, then serves again in the same process', async () => {

@@ -6,23 +6,17 @@
 import type { ServiceError } from '@grpc/grpc-js';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AdminService } from '../../gen/crm/v1/admin_pb.js';
-import { DistributionService, type AssignmentEvent, type RegisterContactResponse } from '../../gen/crm/v1/distribution_pb.js';
-import { QueryService } from '../../gen/crm/v1/query_pb.js';
+import { type AssignmentEvent, type RegisterContactResponse } from '../../gen/crm/v1/distribution_pb.js';
 import { ContactStatus, DistributionStrategy } from '../../gen/crm/v1/resources_pb.js';
-import { Health, HealthCheckResponse_ServingStatus as ServingStatus } from '../../gen/grpc/health/v1/health_pb.js';
+import { HealthCheckResponse_ServingStatus as ServingStatus } from '../../gen/grpc/health/v1/health_pb.js';
 import { startChildServer, type ChildServer } from '../support/child-server.ts';
 import { sleep } from '../support/faults.ts';
-import { grpcClient, type GrpcClient } from '../support/grpc-client.ts';
+import { serviceClients, type ServiceClients } from '../support/grpc-client.ts';
 import { StreamReader } from '../support/stream-reader.ts';
 import { createTestDatabase, testDialect, type TestDatabase } from '../support/test-database.ts';
 
-interface Replica {
+interface Replica extends ServiceClients {
   child: ChildServer;
-  admin: GrpcClient<typeof AdminService>;
-  distribution: GrpcClient<typeof DistributionService>;
-  query: GrpcClient<typeof QueryService>;
-  health: GrpcClient<typeof Health>;
 }
 
 type LeadInput = { externalId?: string; phone?: string; email?: string };
@@ -55,20 +49,7 @@ describe.skipIf(testDialect !== 'postgresql')('PostgreSQL races and faults acros
   async function startReplica(): Promise<Replica> {
     const child = await startChildServer({ DATABASE_URL: database.url });
     started.push(child);
-    return {
-      child,
-      admin: grpcClient(AdminService, child.address),
-      distribution: grpcClient(DistributionService, child.address),
-      query: grpcClient(QueryService, child.address),
-      health: grpcClient(Health, child.address),
-    };
-  }
-
-  function closeClients(r: Replica): void {
-    r.admin.close();
-    r.distribution.close();
-    r.query.close();
-    r.health.close();
+    return { child, ...serviceClients(child.address) };
   }
 
   beforeAll(async () => {
@@ -80,7 +61,7 @@ describe.skipIf(testDialect !== 'postgresql')('PostgreSQL races and faults acros
 
   afterAll(async () => {
     await db?.end();
-    for (const r of replicas) closeClients(r);
+    for (const r of replicas) r.close();
     for (const child of started) {
       child.kill('SIGTERM');
       await Promise.race([child.exited, sleep(15_000)]);
@@ -444,7 +425,7 @@ describe.skipIf(testDialect !== 'postgresql')('PostgreSQL races and faults acros
       try {
         for (let restart = 0; restart < 6; restart++) {
           const b = replicas[1]!;
-          closeClients(b);
+          b.close();
           b.child.kill('SIGTERM');
           exits.push(await b.child.exited);
           // Each start reconciles the loads before it listens.

@@ -2,8 +2,13 @@
 // server's Connect stack; messages are (de)serialised with the generated schemas.
 import { create, fromBinary, toBinary, type DescMessage, type DescMethod, type DescService, type MessageInitShape, type MessageShape } from '@bufbuild/protobuf';
 import * as grpc from '@grpc/grpc-js';
+import { AdminService } from '../../gen/crm/v1/admin_pb.js';
+import { DistributionService } from '../../gen/crm/v1/distribution_pb.js';
+import { QueryService } from '../../gen/crm/v1/query_pb.js';
+import { Health } from '../../gen/grpc/health/v1/health_pb.js';
 
-type Unary<I extends DescMessage, O extends DescMessage> = (request: MessageInitShape<I>, metadata?: grpc.Metadata) => Promise<MessageShape<O>>;
+/** `options.deadline`: a real deadline, sent as grpc-timeout and enforced by grpc-js as well. */
+type Unary<I extends DescMessage, O extends DescMessage> = (request: MessageInitShape<I>, metadata?: grpc.Metadata, options?: grpc.CallOptions) => Promise<MessageShape<O>>;
 type ServerStream<I extends DescMessage, O extends DescMessage> = (request: MessageInitShape<I>, metadata?: grpc.Metadata) => grpc.ClientReadableStream<MessageShape<O>>;
 type BidiStream<I extends DescMessage, O extends DescMessage> = (metadata?: grpc.Metadata) => grpc.ClientDuplexStream<MessageInitShape<I>, MessageShape<O>>;
 
@@ -36,9 +41,9 @@ export function grpcClient<S extends DescService>(service: S, address: string, d
     methods[method.localName] = method.methodKind === 'server_streaming'
       ? (request: MessageInitShape<DescMessage>, metadata?: grpc.Metadata) =>
           client.makeServerStreamRequest(path, serialize, deserialize, request, meta(metadata))
-      : (request: MessageInitShape<DescMessage>, metadata?: grpc.Metadata) =>
+      : (request: MessageInitShape<DescMessage>, metadata?: grpc.Metadata, options: grpc.CallOptions = {}) =>
           new Promise((resolve, reject) => {
-            client.makeUnaryRequest(path, serialize, deserialize, request, meta(metadata), (error, response) => {
+            client.makeUnaryRequest(path, serialize, deserialize, request, meta(metadata), options, (error, response) => {
               if (error) reject(error);
               else resolve(response);
             });
@@ -46,3 +51,16 @@ export function grpcClient<S extends DescService>(service: S, address: string, d
   }
   return methods as GrpcClient<S>;
 }
+
+/** A client for each service a test talks to, on one address, closed together. */
+export function serviceClients(address: string, defaults?: grpc.Metadata) {
+  const clients = {
+    admin: grpcClient(AdminService, address, defaults),
+    distribution: grpcClient(DistributionService, address, defaults),
+    query: grpcClient(QueryService, address, defaults),
+    health: grpcClient(Health, address, defaults),
+  };
+  return { ...clients, close: () => Object.values(clients).forEach((client) => client.close()) };
+}
+
+export type ServiceClients = ReturnType<typeof serviceClients>;

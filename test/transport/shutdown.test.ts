@@ -14,27 +14,13 @@ import { DistributionService, RegisterContactRequestSchema, RegisterContactRespo
 import { Health, HealthCheckResponse_ServingStatus as ServingStatus, type HealthCheckResponse } from '../../gen/grpc/health/v1/health_pb.js';
 import { spawnServer, type ServerProcess } from '../support/child-server.ts';
 import { allContacts } from '../support/fixtures.ts';
+import { within } from '../support/faults.ts';
 import { grpcClient } from '../support/grpc-client.ts';
 import { StreamReader } from '../support/stream-reader.ts';
 import { startTestServer, type TestServer } from '../support/test-server.ts';
 
 /** The bound on SIGTERM -> exit. Not a speed assertion: a server that drains never takes this long here. */
 const EXIT_DEADLINE_MS = 10_000;
-
-/** Rejects with `what` if `promise` has not settled within `ms`. */
-async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([
-      promise,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`${what} did not happen within ${ms} ms`)), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 /** A gRPC frame: flags byte, 4-byte big-endian length, payload. */
 function frame(payload: Uint8Array): Buffer {

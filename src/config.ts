@@ -1,6 +1,6 @@
 // Settings from the environment (README, "Configuration").
 import { readFileSync } from 'node:fs';
-import { checkDistinctRoles, isLoopbackHost, parseRoleTokens, type RoleToken } from './transport/auth.ts';
+import { checkDistinctRoles, isLoopbackHost, parseRoleTokens, type RoleToken } from './transport/interceptors/auth.ts';
 import { parseDatabaseUrl, type DatabaseTarget } from './storage/database-url.ts';
 import { DEFAULT_CONNECTION_LIMITS, type ConnectionLimits } from './transport/http2-server.ts';
 

@@ -6,24 +6,24 @@ import { HealthCheckResponse_ServingStatus as ServingStatus } from '../gen/grpc/
 import type { Config } from './config.ts';
 import { createMetrics, serveMetrics, type MetricsServer } from './metrics.ts';
 import { Admin } from './domain/admin.ts';
-import { AssignmentFeed } from './domain/assignment-feed.ts';
-import { localPublisher } from './domain/assignment-publisher.ts';
-import { ContactLifecycle } from './domain/contact-lifecycle.ts';
-import { findContactViews } from './domain/contact-views.ts';
+import { AssignmentFeed } from './domain/assignment/feed.ts';
+import { localPublisher } from './domain/assignment/publisher.ts';
+import { ContactLifecycle } from './domain/contacts/lifecycle.ts';
+import { findContactViews } from './domain/contacts/views.ts';
 import { reconcileLoads } from './domain/integrity.ts';
-import { Registrations } from './domain/registration.ts';
+import { Registrations } from './domain/contacts/registration.ts';
 import { Queries } from './domain/queries.ts';
 import { UnitOfWork } from './domain/unit-of-work.ts';
 import { listenForAssignments, notifyPublisher, type AssignmentHandlers, type AssignmentNotice } from './storage/assignment-channel.ts';
 import { DatabaseHealth } from './storage/database-health.ts';
 import { openDatabase } from './storage/orm.ts';
 import { nodeHandler } from './transport/adapter.ts';
-import { authInterceptor } from './transport/auth.ts';
-import { errorInterceptor } from './transport/errors.ts';
-import { HealthStatus } from './transport/health.ts';
+import { authInterceptor } from './transport/interceptors/auth.ts';
+import { errorInterceptor } from './transport/interceptors/errors.ts';
+import { HealthStatus } from './transport/services/health.ts';
 import { createLimitedHttp2Server } from './transport/http2-server.ts';
-import { observeCalls } from './transport/observability.ts';
-import { routes, SERVICES } from './transport/routes.ts';
+import { observeCalls } from './transport/interceptors/observability.ts';
+import { routes, SERVICES } from './transport/services/routes.ts';
 
 /** How long calls in flight may take to finish at shutdown before their connections are cut. */
 const DRAIN_MS = 8_000;

@@ -3,7 +3,7 @@
 // drains the queue in the same transaction.
 import { Operator, Source, SourceOperator, type IOperator, type Strategy } from './entities.ts';
 import { AlreadyExistsError, NotFoundError } from './errors.ts';
-import { drainQueue, lockForDrain, type DrainScope } from './queue.ts';
+import { drainQueue, lockForDrain, type DrainScope } from './assignment/queue.ts';
 import { findSource, sourceView } from './sources.ts';
 import type { Tx, UnitOfWork } from './unit-of-work.ts';
 import type { AssignmentEvent, OperatorView, SourceView } from './views.ts';

@@ -1,5 +1,5 @@
 // Domain failures. The transport turns each kind into one gRPC status code in
-// src/transport/errors.ts; nothing else there needs to know about them.
+// src/transport/interceptors/errors.ts; nothing else there needs to know about them.
 
 export interface FieldViolation {
   /** Path of the bad field in the request, e.g. "lead.email" or "operators[1].weight". */

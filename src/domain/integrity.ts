@@ -1,7 +1,7 @@
 import { raw } from '@mikro-orm/core';
 import { Contact, Operator, Source } from './entities.ts';
 import { lockAllOperators } from '../storage/locks.ts';
-import { drainQueue, lockForDrain } from './queue.ts';
+import { drainQueue, lockForDrain } from './assignment/queue.ts';
 import type { UnitOfWork } from './unit-of-work.ts';
 
 export interface LoadRepair {

@@ -2,10 +2,10 @@
 // any write transaction.
 import { raw, type FilterQuery } from '@mikro-orm/core';
 import { findOperator, operatorView } from './admin.ts';
-import { findContactViews } from './contact-views.ts';
+import { findContactViews } from './contacts/views.ts';
 import { Contact, Lead, Operator, Source, SourceOperator, type ContactStatus, type IContact, type ILead } from './entities.ts';
 import { NotFoundError } from './errors.ts';
-import { normalizeIdentifiers, pickLead } from './lead-identity.ts';
+import { normalizeIdentifiers, pickLead } from './contacts/lead-identity.ts';
 import { findSource, sourceViews, type SourceKey } from './sources.ts';
 import type { Tx, UnitOfWork } from './unit-of-work.ts';
 import type { ContactView, LeadView, OperatorView, SourceView } from './views.ts';

@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { SqlEntityManager } from '@mikro-orm/sql';
 import { databaseFault } from '../storage/database-faults.ts';
 import type { Orm } from '../storage/orm.ts';
-import type { AssignmentPublisher } from './assignment-publisher.ts';
+import type { AssignmentPublisher } from './assignment/publisher.ts';
 import { StorageFullError, UnavailableError } from './errors.ts';
 import type { AssignmentEvent } from './views.ts';
 

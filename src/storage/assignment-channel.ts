@@ -3,7 +3,7 @@
 // replica LISTENs and feeds its own watchers.
 import pg from 'pg';
 import type { Logger } from 'pino';
-import type { AssignmentPublisher } from '../domain/assignment-publisher.ts';
+import type { AssignmentPublisher } from '../domain/assignment/publisher.ts';
 
 const CHANNEL = 'crm_assignments';
 /** NOTIFY payloads must stay under 8,000 bytes. */

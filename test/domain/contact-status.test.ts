@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest';
-import { transitionRefusal } from '../../src/domain/contact-status.ts';
+import { transitionRefusal } from '../../src/domain/contacts/status.ts';
 import { CONTACT_STATUSES, type ContactStatus } from '../../src/domain/entities.ts';
 
 // The contract: NEW -> IN_PROGRESS -> CLOSED, and NEW -> CLOSED. Setting the

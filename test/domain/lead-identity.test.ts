@@ -6,7 +6,7 @@ import {
   normalizePhone,
   pickLead,
   type LeadIdentifiers,
-} from '../../src/domain/lead-identity.ts';
+} from '../../src/domain/contacts/lead-identity.ts';
 
 const raw = (over: Partial<{ externalId: string; phone: string; email: string }> = {}) => ({ externalId: '', phone: '', email: '', ...over });
 const ids = (over: Partial<LeadIdentifiers> = {}): LeadIdentifiers => ({ externalId: null, phone: null, email: null, ...over });

@@ -1,9 +1,9 @@
 // Micro-batching of RegisterContact at the domain level, over an in-memory SQLite.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { AssignmentFeed } from '../../src/domain/assignment-feed.ts';
-import { localPublisher } from '../../src/domain/assignment-publisher.ts';
+import { AssignmentFeed } from '../../src/domain/assignment/feed.ts';
+import { localPublisher } from '../../src/domain/assignment/publisher.ts';
 import { Contact, Lead, Operator, Source, SourceOperator } from '../../src/domain/entities.ts';
-import { Registrations, type RegisterContactInput } from '../../src/domain/registration.ts';
+import { Registrations, type RegisterContactInput } from '../../src/domain/contacts/registration.ts';
 import { UnitOfWork } from '../../src/domain/unit-of-work.ts';
 import { openDatabase, type OpenDatabase } from '../../src/storage/orm.ts';
 

@@ -1,6 +1,6 @@
 // The assignment choice: which operator, if any, gets a contact. Pure code with
 // no I/O, so every rule can be tested exhaustively; the transaction that loads
-// the candidates and claims capacity lives in ../distribution.ts.
+// the candidates and claims capacity lives in contacts/registration.ts and assignment/queue.ts.
 import type { Strategy } from '../entities.ts';
 
 /** An operator as configured for one source, with its current load. */

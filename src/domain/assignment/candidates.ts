@@ -1,0 +1,133 @@
+import { raw, sql, type QueryResult } from '@mikro-orm/core';
+import type { Candidate, RoundRobinState, SourceSettings } from './choice.ts';
+import { Operator, Source, SourceOperator } from '../entities.ts';
+import type { Tx } from '../unit-of-work.ts';
+
+/** A source's distribution settings with its configured operators, as read in this transaction. */
+export interface SourceCandidates extends SourceSettings {
+  sourceId: number;
+  candidates: Candidate[];
+}
+
+export interface CandidatePool {
+  bySource: Map<number, SourceCandidates>;
+  operatorNames: Map<number, string>;
+}
+
+/**
+ * Loads the operators configured for the given sources, with their loads. It
+ * reads the sources' round-robin state itself, even where the caller has read
+ * the sources already: only a read after the caller's source locks is current
+ * when several processes share one database.
+ */
+export async function loadCandidates(tx: Tx, sourceIds: readonly number[]): Promise<CandidatePool> {
+  const pool: CandidatePool = { bySource: new Map(), operatorNames: new Map() };
+  if (sourceIds.length === 0) return pool;
+  const sources = await tx.find(Source, { id: { $in: [...sourceIds] } }, { fields: ['id', 'strategy', 'swrrCycle'], disableIdentityMap: true });
+  for (const source of sources) {
+    pool.bySource.set(source.id, { sourceId: source.id, strategy: source.strategy, cycle: source.swrrCycle, candidates: [] });
+  }
+  const rows = await tx.createQueryBuilder(SourceOperator, 'so')
+    .select(['so.source', 'so.weight', 'so.swrrCurrent', raw('o.id as operator_id')])
+    // Joined columns are not fields of SourceOperator, hence the widening.
+    .addSelect(['o.name', 'o.active', 'o.maxLoad', 'o.openLoad'] as never[])
+    .join('so.operator', 'o')
+    .where({ source: { $in: [...sourceIds] } })
+    .orderBy({ operator: 'asc' })
+    .execute<RawCandidateRow[]>('all', false);
+  for (const row of rows) {
+    pool.operatorNames.set(row.operator_id, row.name);
+    pool.bySource.get(row.source_id)?.candidates.push({
+      operatorId: row.operator_id,
+      weight: row.weight,
+      active: Boolean(row.active),
+      maxLoad: row.max_load,
+      openLoad: row.open_load,
+      swrrCurrent: row.swrr_current,
+    });
+  }
+  return pool;
+}
+
+/** Keeps the in-memory loads in step after a claim: one operator may serve several sources. */
+export function recordClaim(pool: CandidatePool, operatorId: number): void {
+  setLoad(pool, operatorId, (c) => c.openLoad + 1);
+}
+
+/** A claim was refused: the operator is full (or inactive) as far as this transaction can tell. */
+export function recordFull(pool: CandidatePool, operatorId: number): void {
+  setLoad(pool, operatorId, (c) => c.maxLoad);
+}
+
+function setLoad(pool: CandidatePool, operatorId: number, load: (c: Candidate) => number): void {
+  for (const { candidates } of pool.bySource.values()) {
+    for (const c of candidates) if (c.operatorId === operatorId) c.openLoad = load(c);
+  }
+}
+
+interface RawCandidateRow {
+  source_id: number;
+  operator_id: number;
+  weight: number;
+  swrr_current: number;
+  name: string;
+  active: number | boolean;
+  max_load: number;
+  open_load: number;
+}
+
+/**
+ * Takes the given units of capacity from each operator in one statement,
+ * atomically: it changes the rows only where the operator is active and stays
+ * within max_load, whatever other transactions or processes did since the
+ * candidates were read. False if any operator refused (the caller reruns).
+ */
+export async function claimCapacity(tx: Tx, units: ReadonlyMap<number, number>): Promise<boolean> {
+  if (units.size === 0) return true;
+  const sorted = new Map([...units].sort(([a], [b]) => a - b));
+  const delta = caseOf('id', sorted);
+  const ids = [...sorted.keys()];
+  const result = await tx.execute<QueryResult>(
+    `update operator set open_load = open_load + ${delta.sql}
+      where id in (${ids.map(() => '?').join(', ')}) and active and open_load + ${delta.sql} <= max_load`,
+    [...delta.params, ...ids, ...delta.params],
+    'run',
+  );
+  return result.affectedRows === units.size;
+}
+
+/** `case <column> when key then value ... end` over whole numbers, the same in SQLite and PostgreSQL. */
+function caseOf(column: string, values: ReadonlyMap<number, number>): { sql: string; params: number[] } {
+  return {
+    sql: `case ${column} ${[...values].map(() => 'when ? then cast(? as integer)').join(' ')} end`,
+    params: [...values].flat(),
+  };
+}
+
+export async function releaseCapacity(tx: Tx, operatorId: number): Promise<void> {
+  await tx.nativeUpdate(Operator, { id: operatorId }, { openLoad: sql`open_load - 1` });
+}
+
+/** Keeps a source's in-memory round-robin state in step after a choice. */
+export function recordRoundRobin(settings: SourceCandidates, state: RoundRobinState): void {
+  settings.cycle = state.cycle;
+  for (const c of settings.candidates) {
+    const current = state.currents.get(c.operatorId);
+    if (current !== undefined) c.swrrCurrent = current;
+  }
+}
+
+/** Stores the round-robin state of the given sources as it now is in memory: two statements a source. */
+export async function saveRoundRobin(tx: Tx, sources: Iterable<SourceCandidates>): Promise<void> {
+  for (const settings of sources) {
+    if (settings.strategy !== 'SMOOTH_WEIGHTED_ROUND_ROBIN' || settings.candidates.length === 0) continue;
+    await tx.nativeUpdate(Source, { id: settings.sourceId }, { swrrCycle: settings.cycle });
+    const currents = caseOf('operator_id', new Map(settings.candidates.map((c) => [c.operatorId, c.swrrCurrent])));
+    await tx.execute(
+      `update source_operator set swrr_current = ${currents.sql}
+        where source_id = ? and operator_id in (${settings.candidates.map(() => '?').join(', ')})`,
+      [...currents.params, settings.sourceId, ...settings.candidates.map((c) => c.operatorId)],
+      'run',
+    );
+  }
+}

@@ -1,0 +1,348 @@
+// RegisterContact. Calls that arrive while a registration transaction is
+// running wait and then share the next one: every step below is one statement
+// for the whole batch, decided in memory in arrival order, so a batch behaves
+// exactly like its calls one after another, at a fraction of the statements.
+import type { EntityName, RequiredEntityData } from '@mikro-orm/core';
+import { chooseAffinity, chooseOperator } from '../assignment/choice.ts';
+import { claimCapacity, loadCandidates, recordClaim, recordRoundRobin, saveRoundRobin, type CandidatePool, type SourceCandidates } from '../assignment/candidates.ts';
+import { CONTACT_RELATIONS, contactView } from './views.ts';
+import { Contact, Lead, Source, type ILead, type ISource, type Outcome } from '../entities.ts';
+import { StorageFullError, UnavailableError } from '../errors.ts';
+import { sourceNotFound, type SourceKey } from '../sources.ts';
+import { missingIdentifiers, normalizeIdentifiers, pickLead, type LeadIdentifiers } from './lead-identity.ts';
+import { lockSources } from '../../storage/locks.ts';
+import { ConflictError, type Tx, type UnitOfWork } from '../unit-of-work.ts';
+import type { AssignmentEvent, ContactView, RegisterContactResult } from '../views.ts';
+
+export interface RegisterContactInput {
+  source: SourceKey;
+  lead: { externalId: string; phone: string; email: string; name: string };
+  message: string;
+  /** Idempotency key, unique per source; empty for none. */
+  requestId: string;
+}
+
+/** Calls per transaction at most; more wait for the next one. */
+const MAX_BATCH = 256;
+
+interface Pending {
+  input: RegisterContactInput;
+  signal: AbortSignal | undefined;
+  resolve(result: RegisterContactResult): void;
+  reject(error: unknown): void;
+}
+
+type Outcomes = (RegisterContactResult | Error)[];
+
+/** Hooks for monitoring how calls are batched. */
+export interface BatchObserver {
+  /** A batch of `size` calls committed as one transaction. */
+  committed(size: number): void;
+  /** A batch failed as a whole and is being retried call by call. */
+  split(size: number, error: unknown): void;
+}
+
+export class Registrations {
+  readonly #uow: UnitOfWork;
+  readonly #random: () => number;
+  readonly #observer: BatchObserver | undefined;
+  readonly #waiting: Pending[] = [];
+  #running = false;
+
+  constructor(uow: UnitOfWork, options: { random?: () => number; observer?: BatchObserver } = {}) {
+    this.#uow = uow;
+    this.#random = options.random ?? Math.random;
+    this.#observer = options.observer;
+  }
+
+  /** `signal`: the call's deadline or cancellation; a call that ends while it waits is dropped, unwritten. */
+  register(input: RegisterContactInput, signal?: AbortSignal): Promise<RegisterContactResult> {
+    return new Promise((resolve, reject) => {
+      this.#waiting.push({ input, signal, resolve, reject });
+      if (!this.#running) {
+        this.#running = true;
+        void this.#pump();
+      }
+    });
+  }
+
+  async #pump(): Promise<void> {
+    do {
+      // SQLite answers synchronously, so a transaction never yields to the
+      // event loop: let it read the calls that arrived meanwhile, then take
+      // them all as the next batch.
+      await new Promise((resolve) => setImmediate(resolve));
+      const batch = this.#waiting.splice(0, MAX_BATCH).filter((pending) => {
+        if (pending.signal?.aborted) pending.reject(pending.signal.reason);
+        return !pending.signal?.aborted;
+      });
+      if (batch.length > 0) await this.#settle(batch);
+    } while (this.#waiting.length > 0);
+    this.#running = false;
+  }
+
+  /** Runs a batch; if the batch as a whole fails, each call runs alone so one cannot fail the others. */
+  async #settle(batch: Pending[]): Promise<void> {
+    let outcomes: Outcomes;
+    try {
+      outcomes = await this.#run(batch.map((p) => p.input));
+    } catch (error) {
+      // The database itself failing fails every call alike: running them one by one would only multiply the wait.
+      if (batch.length === 1 || error instanceof UnavailableError || error instanceof StorageFullError) {
+        for (const pending of batch) pending.reject(error);
+        return;
+      }
+      this.#observer?.split(batch.length, error);
+      for (const pending of batch) await this.#settle([pending]);
+      return;
+    }
+    this.#observer?.committed(batch.length);
+    outcomes.forEach((outcome, i) => (outcome instanceof Error ? batch[i]!.reject(outcome) : batch[i]!.resolve(outcome)));
+  }
+
+  /**
+   * One unit of work for the batch. A unique violation (a lead or request_id
+   * another process inserted first) or a refused capacity claim runs it again
+   * on fresh reads.
+   */
+  #run(inputs: readonly RegisterContactInput[]): Promise<Outcomes> {
+    return this.#uow.run((tx, assigned) => new BatchRegistration(tx, this.#random, assigned).run(inputs));
+  }
+}
+
+interface LeadState {
+  lead: ILead;
+  /** Not stored yet: inserted with the batch. */
+  isNew: boolean;
+  /** Identifiers or name to store on an existing lead. */
+  fill: Partial<ILead>;
+  /** Operators holding an open contact of this lead, oldest contact first. */
+  holders: number[];
+}
+
+interface Decision {
+  source: ISource;
+  leadState: LeadState;
+  leadCreated: boolean;
+  operatorId: number | null;
+  outcome: Outcome;
+  input: RegisterContactInput;
+  requestId: string | null;
+}
+
+class BatchRegistration {
+  readonly #tx: Tx;
+  readonly #random: () => number;
+  readonly #assigned: AssignmentEvent[];
+  readonly #now = new Date();
+
+  constructor(tx: Tx, random: () => number, assigned: AssignmentEvent[]) {
+    this.#tx = tx;
+    this.#random = random;
+    this.#assigned = assigned;
+  }
+
+  async run(inputs: readonly RegisterContactInput[]): Promise<Outcomes> {
+    const sources = await this.#sources(inputs);
+    await lockSources(this.#tx, sources.map((s) => ({ id: s.id, exclusive: s.strategy === 'SMOOTH_WEIGHTED_ROUND_ROBIN' })));
+    const found = inputs.map((input) => sources.find((s) => ('id' in input.source ? s.id === input.source.id : s.code === input.source.code)));
+    const replays = await this.#storedReplays(inputs, found);
+    const identities = inputs.map((input) => normalizeIdentifiers(input.lead));
+    const leads = await this.#leads(identities.filter((_, i) => found[i] !== undefined));
+    const pool = await loadCandidates(this.#tx, [...new Set(found.flatMap((s) => (s ? [s.id] : [])))]);
+
+    const decided: (Decision | Error | RegisterContactResult | { replayOf: number })[] = [];
+    const requestKeys = new Map<string, number>();
+    const roundRobins = new Set<SourceCandidates>();
+    inputs.forEach((input, i) => {
+      const source = found[i];
+      if (!source) {
+        decided.push(sourceNotFound(input.source));
+        return;
+      }
+      const requestId = input.requestId === '' ? null : input.requestId;
+      const key = `${source.id}\u0000${requestId}`;
+      if (requestId !== null) {
+        const stored = replays.get(key);
+        if (stored) return void decided.push(stored);
+        const earlier = requestKeys.get(key);
+        if (earlier !== undefined) return void decided.push({ replayOf: earlier });
+        requestKeys.set(key, i);
+      }
+      const { state, created } = this.#resolveLead(leads, identities[i]!, input.lead.name.trim());
+      const { operatorId, outcome } = this.#choose(pool, source, state, created, roundRobins);
+      if (operatorId !== null) state.holders.push(operatorId);
+      decided.push({ source, leadState: state, leadCreated: created, operatorId, outcome, input, requestId });
+    });
+
+    await this.#writeLeads(leads);
+    await this.#claimCapacity(decided);
+    await saveRoundRobin(this.#tx, roundRobins);
+    return this.#insertContacts(decided, pool);
+  }
+
+  async #sources(inputs: readonly RegisterContactInput[]): Promise<ISource[]> {
+    const ids = inputs.flatMap((i) => ('id' in i.source ? [i.source.id] : []));
+    const codes = inputs.flatMap((i) => ('code' in i.source ? [i.source.code] : []));
+    return this.#tx.find(Source, { $or: [{ id: { $in: ids } }, { code: { $in: codes } }] }, { disableIdentityMap: true });
+  }
+
+  /** Contacts already stored under the batch's request_ids, as replay answers. */
+  async #storedReplays(inputs: readonly RegisterContactInput[], sources: readonly (ISource | undefined)[]): Promise<Map<string, RegisterContactResult>> {
+    const keyed = inputs.flatMap((input, i) => (input.requestId !== '' && sources[i] ? [{ source: sources[i].id, requestId: input.requestId }] : []));
+    const replays = new Map<string, RegisterContactResult>();
+    if (keyed.length === 0) return replays;
+    const where = { requestId: { $in: keyed.map((k) => k.requestId) }, source: { $in: keyed.map((k) => k.source) } };
+    // Replays are rare: look for ids first, and load whole contacts only for those found.
+    const found = await this.#tx.find(Contact, where, { fields: ['id'], disableIdentityMap: true });
+    if (found.length === 0) return replays;
+    const stored = await this.#tx.find(Contact, { id: { $in: found.map((c) => c.id) } }, { populate: [...CONTACT_RELATIONS] });
+    for (const contact of stored) {
+      replays.set(`${contact.source.id}\u0000${contact.requestId}`, { contact: contactView(contact), leadCreated: false, outcome: contact.outcome, replayed: true });
+    }
+    return replays;
+  }
+
+  /** Every stored lead any identity of the batch points to, with its open contacts' operators. */
+  async #leads(identities: readonly LeadIdentifiers[]): Promise<LeadState[]> {
+    const or = (['externalId', 'phone', 'email'] as const).flatMap((key) => {
+      const values = [...new Set(identities.flatMap((ids) => (ids[key] === null ? [] : [ids[key]])))];
+      return values.length === 0 ? [] : [{ [key]: { $in: values } }];
+    });
+    if (or.length === 0) return [];
+    const leads = await this.#tx.find(Lead, { $or: or }, { disableIdentityMap: true });
+    const states = leads.map((lead) => ({ lead, isNew: false, fill: {}, holders: [] as number[] }));
+    if (states.length === 0) return states;
+    // Affinity needs only who holds the lead's open contacts, not the contacts:
+    // one row per (lead, operator) from an index, however many the lead has.
+    const holders = await this.#tx.execute<{ lead_id: number; operator_id: number }[]>(
+      `select lead_id, operator_id, min(id) as oldest from contact
+        where lead_id in (${leads.map(() => '?').join(', ')}) and operator_id is not null and status in ('NEW', 'IN_PROGRESS')
+        group by lead_id, operator_id order by oldest`,
+      leads.map((l) => l.id),
+    );
+    for (const row of holders) states.find((s) => s.lead.id === Number(row.lead_id))!.holders.push(Number(row.operator_id));
+    return states;
+  }
+
+  /** Finds the lead among those known to the batch (stored or created earlier in it), or creates it. */
+  #resolveLead(states: LeadState[], ids: LeadIdentifiers, name: string): { state: LeadState; created: boolean } {
+    const leads = states.map((s) => s.lead);
+    const lead = pickLead(leads, ids);
+    if (!lead) {
+      const state: LeadState = { lead: { id: 0, ...ids, name, createdAt: this.#now } as ILead, isNew: true, fill: {}, holders: [] };
+      states.push(state);
+      return { state, created: true };
+    }
+    const state = states.find((s) => s.lead === lead)!;
+    const fill: Partial<ILead> = { ...missingIdentifiers(lead, leads, ids), ...(lead.name === '' && name !== '' ? { name } : {}) };
+    Object.assign(lead, fill);
+    if (!state.isNew) Object.assign(state.fill, fill);
+    return { state, created: false };
+  }
+
+  /** Affinity first, then the source's strategy; capacity is taken in memory and claimed in #claimCapacity. */
+  #choose(pool: CandidatePool, source: ISource, lead: LeadState, created: boolean, roundRobins: Set<SourceCandidates>): { operatorId: number | null; outcome: Outcome } {
+    const settings = pool.bySource.get(source.id)!;
+    if (source.leadAffinity && !created) {
+      const keeper = chooseAffinity(lead.holders, settings.candidates);
+      if (keeper !== undefined) {
+        recordClaim(pool, keeper);
+        return { operatorId: keeper, outcome: 'ASSIGNED_AFFINITY' };
+      }
+    }
+    const choice = chooseOperator(settings, this.#random);
+    if (choice.kind === 'queue') return { operatorId: null, outcome: choice.reason };
+    recordClaim(pool, choice.operatorId);
+    if (choice.roundRobin) {
+      recordRoundRobin(settings, choice.roundRobin);
+      roundRobins.add(settings);
+    }
+    return { operatorId: choice.operatorId, outcome: 'ASSIGNED' };
+  }
+
+  async #writeLeads(states: readonly LeadState[]): Promise<void> {
+    for (const state of states) {
+      if (!state.isNew && Object.keys(state.fill).length > 0) await this.#tx.nativeUpdate(Lead, { id: state.lead.id }, state.fill);
+    }
+    const created = states.filter((s) => s.isNew);
+    if (created.length === 0) return;
+    const ids = await insertReturningIds(this.#tx, Lead, created.map(({ lead }) => ({
+      externalId: lead.externalId ?? null,
+      phone: lead.phone ?? null,
+      email: lead.email ?? null,
+      name: lead.name,
+      createdAt: lead.createdAt,
+    })));
+    created.forEach((state, i) => (state.lead.id = ids[i]!));
+  }
+
+  /**
+   * One conditional update takes what the batch gave every operator. It fails
+   * only if another process took the same capacity since the batch read it:
+   * then the whole batch runs again on fresh figures.
+   */
+  async #claimCapacity(decided: readonly unknown[]): Promise<void> {
+    const units = new Map<number, number>();
+    for (const d of decided) {
+      if (isDecision(d) && d.operatorId !== null) units.set(d.operatorId, (units.get(d.operatorId) ?? 0) + 1);
+    }
+    if (!(await claimCapacity(this.#tx, units))) throw new ConflictError('an operator lost capacity to a concurrent transaction');
+  }
+
+  async #insertContacts(decided: readonly (Decision | Error | RegisterContactResult | { replayOf: number })[], pool: CandidatePool): Promise<Outcomes> {
+    const fresh = decided.filter(isDecision);
+    const ids = fresh.length === 0 ? [] : await insertReturningIds(this.#tx, Contact, fresh.map((d) => ({
+      lead: d.leadState.lead.id,
+      source: d.source.id,
+      operator: d.operatorId,
+      status: 'NEW' as const,
+      message: d.input.message,
+      requestId: d.requestId,
+      outcome: d.outcome,
+      createdAt: this.#now,
+      assignedAt: d.operatorId === null ? null : this.#now,
+    })));
+    const results = new Map<Decision, RegisterContactResult>();
+    fresh.forEach((d, i) => {
+      const contact = this.#view(d, ids[i]!, pool);
+      if (d.operatorId !== null) this.#assigned.push({ contact, fromQueue: false });
+      results.set(d, { contact, leadCreated: d.leadCreated, outcome: d.outcome, replayed: false });
+    });
+    return decided.map((d) => {
+      if (isDecision(d)) return results.get(d)!;
+      if ('replayOf' in d) return { ...results.get(decided[d.replayOf] as Decision)!, leadCreated: false, replayed: true };
+      return d;
+    });
+  }
+
+  #view(d: Decision, id: number, pool: CandidatePool): ContactView {
+    const { lead } = d.leadState;
+    return {
+      id,
+      lead: { id: lead.id, externalId: lead.externalId ?? null, name: lead.name },
+      source: { id: d.source.id, name: d.source.name, code: d.source.code ?? null },
+      operator: d.operatorId === null ? null : { id: d.operatorId, name: pool.operatorNames.get(d.operatorId)! },
+      status: 'NEW',
+      message: d.input.message,
+      requestId: d.requestId,
+      createdAt: this.#now,
+      assignedAt: d.operatorId === null ? null : this.#now,
+      closedAt: null,
+    };
+  }
+}
+
+function isDecision(value: unknown): value is Decision {
+  return typeof value === 'object' && value !== null && 'leadState' in value;
+}
+
+/**
+ * One multi-row INSERT ... RETURNING id, ids in row order. (em.insertMany with
+ * plain rows reports only the first id on SQLite; going through entities costs
+ * an entity per row.)
+ */
+async function insertReturningIds<T extends object>(tx: Tx, entity: EntityName<T>, rows: RequiredEntityData<T>[]): Promise<number[]> {
+  const inserted = await tx.createQueryBuilder(entity).insert(rows).execute<{ id: number }[]>('all', false);
+  return inserted.map((row) => Number(row.id));
+}

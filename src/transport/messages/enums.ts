@@ -1,0 +1,20 @@
+// Protobuf enums <-> the domain's names. protobuf-es strips the enum prefix,
+// so the generated names (NEW, WEIGHTED_RANDOM, ...) are the domain's own.
+import { ContactStatus, DistributionStrategy } from '../../../gen/crm/v1/resources_pb.js';
+import type { ContactStatus as DomainStatus, Strategy } from '../../domain/entities.ts';
+import type { Violations } from './validate.ts';
+
+/** UNSPECIFIED gives undefined (refused when `required`); unknown numbers are refused. */
+export function contactStatus(v: Violations, value: ContactStatus, field: string, required: boolean): DomainStatus | undefined {
+  const name = value === ContactStatus.UNSPECIFIED ? undefined : (ContactStatus[value] as DomainStatus | undefined);
+  if (name === undefined && (required || value !== ContactStatus.UNSPECIFIED)) v.add(field, 'must be NEW, IN_PROGRESS or CLOSED');
+  return name;
+}
+
+/** UNSPECIFIED gives undefined (the caller's default); unknown numbers are refused. */
+export function strategy(v: Violations, value: DistributionStrategy, field: string): Strategy | undefined {
+  if (value === DistributionStrategy.UNSPECIFIED) return undefined;
+  const name = DistributionStrategy[value] as Strategy | undefined;
+  if (name === undefined) v.add(field, 'must be WEIGHTED_RANDOM or SMOOTH_WEIGHTED_ROUND_ROBIN');
+  return name;
+}

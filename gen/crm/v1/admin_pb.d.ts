@@ -5,6 +5,7 @@
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import type { Message } from "@bufbuild/protobuf";
 import type { DistributionStrategy, Operator, OperatorWeight, Source } from "./resources_pb.js";
+import type { Duration } from "@bufbuild/protobuf/wkt";
 
 /**
  * Describes the file crm/v1/admin.proto.
@@ -136,6 +137,13 @@ export declare type CreateSourceRequest = Message<"crm.v1.CreateSourceRequest"> 
    * @generated from field: optional bool lead_affinity = 5;
    */
   leadAffinity?: boolean | undefined;
+
+  /**
+   * Unset or zero: no accept deadline. At most 7 days.
+   *
+   * @generated from field: google.protobuf.Duration accept_within = 6;
+   */
+  acceptWithin?: Duration | undefined;
 };
 
 /**
@@ -195,6 +203,13 @@ export declare type UpdateSourceRequest = Message<"crm.v1.UpdateSourceRequest"> 
    * @generated from field: optional bool lead_affinity = 6;
    */
   leadAffinity?: boolean | undefined;
+
+  /**
+   * Unset: unchanged. Zero: no accept deadline. At most 7 days.
+   *
+   * @generated from field: google.protobuf.Duration accept_within = 7;
+   */
+  acceptWithin?: Duration | undefined;
 };
 
 /**

@@ -4,7 +4,7 @@
 
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import type { Message } from "@bufbuild/protobuf";
-import type { AssignmentOutcome, Contact, ContactStatus, LeadIdentity } from "./resources_pb.js";
+import type { AssignmentOutcome, AssignmentReason, Contact, ContactPriority, ContactStatus, LeadIdentity } from "./resources_pb.js";
 
 /**
  * Describes the file crm/v1/distribution.proto.
@@ -48,6 +48,13 @@ export declare type RegisterContactRequest = Message<"crm.v1.RegisterContactRequ
    * @generated from field: string request_id = 5;
    */
   requestId: string;
+
+  /**
+   * UNSPECIFIED means NORMAL.
+   *
+   * @generated from field: crm.v1.ContactPriority priority = 6;
+   */
+  priority: ContactPriority;
 };
 
 /**
@@ -131,7 +138,8 @@ export declare const UpdateContactStatusResponseSchema: GenMessage<UpdateContact
  */
 export declare type WatchAssignmentsRequest = Message<"crm.v1.WatchAssignmentsRequest"> & {
   /**
-   * 0 means any operator.
+   * 0 means any operator. Matches the operator a contact went to and the one
+   * it was taken from.
    *
    * @generated from field: int64 operator_id = 1;
    */
@@ -169,6 +177,18 @@ export declare type AssignmentEvent = Message<"crm.v1.AssignmentEvent"> & {
    * @generated from field: bool from_queue = 2;
    */
   fromQueue: boolean;
+
+  /**
+   * @generated from field: crm.v1.AssignmentReason reason = 3;
+   */
+  reason: AssignmentReason;
+
+  /**
+   * The operator the contact was taken from (a transfer, an accept timeout); 0 when it had none.
+   *
+   * @generated from field: int64 previous_operator_id = 4;
+   */
+  previousOperatorId: bigint;
 };
 
 /**
@@ -176,6 +196,53 @@ export declare type AssignmentEvent = Message<"crm.v1.AssignmentEvent"> & {
  * Use `create(AssignmentEventSchema)` to create a new message.
  */
 export declare const AssignmentEventSchema: GenMessage<AssignmentEvent>;
+
+/**
+ * @generated from message crm.v1.TransferContactRequest
+ */
+export declare type TransferContactRequest = Message<"crm.v1.TransferContactRequest"> & {
+  /**
+   * @generated from field: int64 contact_id = 1;
+   */
+  contactId: bigint;
+
+  /**
+   * The operator to take it (active and under max_load; a weight for the
+   * source is not needed). Unset: the source's strategy picks another one.
+   *
+   * @generated from field: optional int64 operator_id = 2;
+   */
+  operatorId?: bigint | undefined;
+};
+
+/**
+ * Describes the message crm.v1.TransferContactRequest.
+ * Use `create(TransferContactRequestSchema)` to create a new message.
+ */
+export declare const TransferContactRequestSchema: GenMessage<TransferContactRequest>;
+
+/**
+ * @generated from message crm.v1.TransferContactResponse
+ */
+export declare type TransferContactResponse = Message<"crm.v1.TransferContactResponse"> & {
+  /**
+   * @generated from field: crm.v1.Contact contact = 1;
+   */
+  contact?: Contact | undefined;
+
+  /**
+   * ASSIGNED, or QUEUED_NO_CAPACITY / QUEUED_NO_OPERATORS when it went back to the queue.
+   *
+   * @generated from field: crm.v1.AssignmentOutcome outcome = 2;
+   */
+  outcome: AssignmentOutcome;
+};
+
+/**
+ * Describes the message crm.v1.TransferContactResponse.
+ * Use `create(TransferContactResponseSchema)` to create a new message.
+ */
+export declare const TransferContactResponseSchema: GenMessage<TransferContactResponse>;
 
 /**
  * Called by bots: register incoming contacts; called by operators: work them.
@@ -206,7 +273,9 @@ export declare const DistributionService: GenService<{
     output: typeof UpdateContactStatusResponseSchema;
   },
   /**
-   * Assignments as they are committed, optionally filtered.
+   * Assignments as they are committed, optionally filtered: new contacts,
+   * queue drains, transfers, accept timeouts (a contact that goes back to the
+   * queue comes without an operator).
    *
    * @generated from rpc crm.v1.DistributionService.WatchAssignments
    */
@@ -214,6 +283,17 @@ export declare const DistributionService: GenService<{
     methodKind: "server_streaming";
     input: typeof WatchAssignmentsRequestSchema;
     output: typeof AssignmentEventSchema;
+  },
+  /**
+   * Moves an open contact to the named operator, or through the source's
+   * strategy to another one (back to the queue when nobody else is eligible).
+   *
+   * @generated from rpc crm.v1.DistributionService.TransferContact
+   */
+  transferContact: {
+    methodKind: "unary";
+    input: typeof TransferContactRequestSchema;
+    output: typeof TransferContactResponseSchema;
   },
 }>;
 

@@ -4,7 +4,7 @@
 
 import type { GenEnum, GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
 import type { Message } from "@bufbuild/protobuf";
-import type { Timestamp } from "@bufbuild/protobuf/wkt";
+import type { Duration, Timestamp } from "@bufbuild/protobuf/wkt";
 
 /**
  * Describes the file crm/v1/resources.proto.
@@ -125,6 +125,14 @@ export declare type Source = Message<"crm.v1.Source"> & {
    * @generated from field: google.protobuf.Timestamp created_at = 8;
    */
   createdAt?: Timestamp | undefined;
+
+  /**
+   * A contact still NEW this long after it was assigned moves on to another
+   * operator (or back to the queue). Unset: no deadline.
+   *
+   * @generated from field: google.protobuf.Duration accept_within = 9;
+   */
+  acceptWithin?: Duration | undefined;
 };
 
 /**
@@ -296,6 +304,11 @@ export declare type Contact = Message<"crm.v1.Contact"> & {
    * @generated from field: string request_id = 10;
    */
   requestId: string;
+
+  /**
+   * @generated from field: crm.v1.ContactPriority priority = 11;
+   */
+  priority: ContactPriority;
 };
 
 /**
@@ -407,12 +420,122 @@ export enum DistributionStrategy {
    * @generated from enum value: DISTRIBUTION_STRATEGY_SMOOTH_WEIGHTED_ROUND_ROBIN = 2;
    */
   SMOOTH_WEIGHTED_ROUND_ROBIN = 2,
+
+  /**
+   * Random, with probability proportional to weight x (max_load - open_load):
+   * emptier operators get more.
+   *
+   * @generated from enum value: DISTRIBUTION_STRATEGY_CAPACITY_WEIGHTED_RANDOM = 3;
+   */
+  CAPACITY_WEIGHTED_RANDOM = 3,
+
+  /**
+   * Deterministic: the smallest open_load / max_load wins; ties go to the larger
+   * weight, then to the operator whose last assignment (from any source) is
+   * oldest or who has none, then to the smaller id.
+   *
+   * @generated from enum value: DISTRIBUTION_STRATEGY_LEAST_LOADED = 4;
+   */
+  LEAST_LOADED = 4,
 }
 
 /**
  * Describes the enum crm.v1.DistributionStrategy.
  */
 export declare const DistributionStrategySchema: GenEnum<DistributionStrategy>;
+
+/**
+ * The queue hands out contacts by priority first, then oldest first. Priority
+ * does not change the choice of operator.
+ *
+ * @generated from enum crm.v1.ContactPriority
+ */
+export enum ContactPriority {
+  /**
+   * In requests: NORMAL. Never in answers.
+   *
+   * @generated from enum value: CONTACT_PRIORITY_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * @generated from enum value: CONTACT_PRIORITY_LOW = 1;
+   */
+  LOW = 1,
+
+  /**
+   * @generated from enum value: CONTACT_PRIORITY_NORMAL = 2;
+   */
+  NORMAL = 2,
+
+  /**
+   * @generated from enum value: CONTACT_PRIORITY_HIGH = 3;
+   */
+  HIGH = 3,
+
+  /**
+   * @generated from enum value: CONTACT_PRIORITY_URGENT = 4;
+   */
+  URGENT = 4,
+}
+
+/**
+ * Describes the enum crm.v1.ContactPriority.
+ */
+export declare const ContactPrioritySchema: GenEnum<ContactPriority>;
+
+/**
+ * Why a contact got its operator (or went back to the queue).
+ *
+ * @generated from enum crm.v1.AssignmentReason
+ */
+export enum AssignmentReason {
+  /**
+   * @generated from enum value: ASSIGNMENT_REASON_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Registered and assigned by the source's strategy.
+   *
+   * @generated from enum value: ASSIGNMENT_REASON_NEW_CONTACT = 1;
+   */
+  NEW_CONTACT = 1,
+
+  /**
+   * Registered and kept with the operator holding the lead's open contact.
+   *
+   * @generated from enum value: ASSIGNMENT_REASON_AFFINITY = 2;
+   */
+  AFFINITY = 2,
+
+  /**
+   * Handed out from the queue when capacity appeared.
+   *
+   * @generated from enum value: ASSIGNMENT_REASON_QUEUE = 3;
+   */
+  QUEUE = 3,
+
+  /**
+   * Moved by TransferContact.
+   *
+   * @generated from enum value: ASSIGNMENT_REASON_TRANSFER = 4;
+   */
+  TRANSFER = 4,
+
+  /**
+   * Moved on because its operator did not accept it (set it IN_PROGRESS) within
+   * the source's accept_within.
+   *
+   * @generated from enum value: ASSIGNMENT_REASON_ACCEPT_TIMEOUT = 5;
+   */
+  ACCEPT_TIMEOUT = 5,
+}
+
+/**
+ * Describes the enum crm.v1.AssignmentReason.
+ */
+export declare const AssignmentReasonSchema: GenEnum<AssignmentReason>;
 
 /**
  * @generated from enum crm.v1.ContactStatus

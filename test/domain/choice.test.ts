@@ -14,27 +14,13 @@ import {
 } from '../../src/domain/assignment/choice.ts';
 import type { Strategy } from '../../src/domain/entities.ts';
 import { goodnessOfFit } from '../support/chi-square.ts';
+import { mulberry32, randomInt } from '../support/seeded-random.ts';
 
 // ---------------------------------------------------------------------------
 // helpers
 
-/** mulberry32: a tiny seeded PRNG, uniform in [0, 1). */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function randomInt(random: () => number, min: number, max: number): number {
-  return min + Math.floor(random() * (max - min + 1));
-}
-
 function cand(operatorId: number, weight: number, over: Partial<Omit<Candidate, 'operatorId' | 'weight'>> = {}): Candidate {
-  return { operatorId, weight, active: true, openLoad: 0, maxLoad: 1_000_000, swrrCurrent: 0, ...over };
+  return { operatorId, weight, active: true, openLoad: 0, maxLoad: 1_000_000, swrrCurrent: 0, lastAssignedAt: null, ...over };
 }
 
 /** A source's settings, mutable so a test can apply returned state back as the caller does. */

@@ -12,6 +12,8 @@ export interface Candidate {
   maxLoad: number;
   /** Smooth weighted round-robin state of this (source, operator) pair. */
   swrrCurrent: number;
+  /** When the operator last got a contact, from any source (ms since the epoch); null if never. */
+  lastAssignedAt: number | null;
 }
 
 export type QueueReason = 'QUEUED_NO_OPERATORS' | 'QUEUED_NO_CAPACITY';
@@ -53,6 +55,45 @@ export function pickWeightedRandom(eligible: readonly Candidate[], random: () =>
     if (ticket < 0) return candidate;
   }
   throw new Error('pickWeightedRandom needs at least one candidate with weight > 0');
+}
+
+/**
+ * CAPACITY_WEIGHTED_RANDOM: an operator's ticket count is its weight times its
+ * free capacity (max_load - open_load), so emptier operators get more. The
+ * counts are whole numbers (at most 10^6 x 10^6 each, well within 2^53 summed
+ * over any realistic team), so each ticket is equally likely.
+ */
+export function pickCapacityWeightedRandom(eligible: readonly Candidate[], random: () => number): Candidate {
+  const tickets = eligible.map((c) => c.weight * (c.maxLoad - c.openLoad));
+  const total = tickets.reduce((sum, n) => sum + n, 0);
+  let ticket = Math.floor(random() * total);
+  for (let i = 0; i < eligible.length; i++) {
+    ticket -= tickets[i]!;
+    if (ticket < 0) return eligible[i]!;
+  }
+  throw new Error('pickCapacityWeightedRandom needs at least one candidate with free capacity and weight > 0');
+}
+
+/**
+ * LEAST_LOADED: the smallest open_load / max_load (compared by cross
+ * multiplication, exactly); ties go to the larger weight, then to the
+ * operator whose last assignment is oldest (never assigned counts as
+ * oldest), then to the smaller id.
+ */
+export function pickLeastLoaded(eligible: readonly Candidate[]): Candidate {
+  if (eligible.length === 0) throw new Error('pickLeastLoaded needs at least one candidate');
+  return eligible.reduce((best, c) => (compareForLeastLoaded(c, best) < 0 ? c : best));
+}
+
+/** Negative when `a` goes before `b` under LEAST_LOADED. */
+export function compareForLeastLoaded(a: Candidate, b: Candidate): number {
+  const fuller = a.openLoad * b.maxLoad - b.openLoad * a.maxLoad;
+  if (fuller !== 0) return fuller;
+  if (a.weight !== b.weight) return b.weight - a.weight;
+  const aLast = a.lastAssignedAt ?? Number.NEGATIVE_INFINITY;
+  const bLast = b.lastAssignedAt ?? Number.NEGATIVE_INFINITY;
+  if (aLast !== bLast) return aLast < bLast ? -1 : 1;
+  return a.operatorId - b.operatorId;
 }
 
 /** Identifies a set of eligible operators; a round-robin cycle runs while it stays the same. */
@@ -99,17 +140,34 @@ function pickInCycle(eligible: readonly Candidate[], key: string, continuing: bo
   return { chosen: eligible[best]!, roundRobin: { cycle: key, currents } };
 }
 
+/** The settings with one operator left out: a transfer never gives a contact back to the operator it takes it from. */
+export function withoutOperator<T extends SourceSettings>(settings: T, operatorId: number): T {
+  return { ...settings, candidates: settings.candidates.filter((c) => c.operatorId !== operatorId) };
+}
+
 /** Applies a source's strategy to its configured operators. */
 export function chooseOperator(settings: SourceSettings, random: () => number = Math.random): Choice {
   const { candidates } = settings;
   if (!candidates.some(isConfigured)) return { kind: 'queue', reason: 'QUEUED_NO_OPERATORS' };
   const eligible = candidates.filter(isEligible);
   if (eligible.length === 0) return { kind: 'queue', reason: 'QUEUED_NO_CAPACITY' };
-  if (settings.strategy === 'SMOOTH_WEIGHTED_ROUND_ROBIN') {
-    const { chosen, roundRobin } = pickSmoothRoundRobin(eligible, settings.cycle);
-    return { kind: 'assign', operatorId: chosen.operatorId, roundRobin };
+  switch (settings.strategy) {
+    case 'SMOOTH_WEIGHTED_ROUND_ROBIN': {
+      const { chosen, roundRobin } = pickSmoothRoundRobin(eligible, settings.cycle);
+      return { kind: 'assign', operatorId: chosen.operatorId, roundRobin };
+    }
+    case 'CAPACITY_WEIGHTED_RANDOM':
+      return { kind: 'assign', operatorId: pickCapacityWeightedRandom(eligible, random).operatorId };
+    case 'LEAST_LOADED':
+      return { kind: 'assign', operatorId: pickLeastLoaded(eligible).operatorId };
+    case 'WEIGHTED_RANDOM':
+      return { kind: 'assign', operatorId: pickWeightedRandom(eligible, random).operatorId };
   }
-  return { kind: 'assign', operatorId: pickWeightedRandom(eligible, random).operatorId };
+}
+
+/** The strategies whose every pick depends on the picks before it: one transaction at a time may make them. */
+export function isDeterministic(strategy: Strategy): boolean {
+  return strategy === 'SMOOTH_WEIGHTED_ROUND_ROBIN' || strategy === 'LEAST_LOADED';
 }
 
 /**

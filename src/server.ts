@@ -8,13 +8,16 @@ import { createMetrics, serveMetrics, type MetricsServer } from './metrics.ts';
 import { Admin } from './domain/admin.ts';
 import { AssignmentFeed } from './domain/assignment/feed.ts';
 import { localPublisher } from './domain/assignment/publisher.ts';
+import { AcceptDeadlines } from './domain/contacts/accept-deadlines.ts';
 import { ContactLifecycle } from './domain/contacts/lifecycle.ts';
-import { findContactViews } from './domain/contacts/views.ts';
+import { Transfers } from './domain/contacts/transfer.ts';
+import { StorageFullError, UnavailableError } from './domain/errors.ts';
+import { findAssignmentEvents } from './domain/assignment/history.ts';
 import { reconcileLoads } from './domain/integrity.ts';
 import { Registrations } from './domain/contacts/registration.ts';
 import { Queries } from './domain/queries.ts';
 import { UnitOfWork } from './domain/unit-of-work.ts';
-import { listenForAssignments, notifyPublisher, type AssignmentHandlers, type AssignmentNotice } from './storage/assignment-channel.ts';
+import { listenForAssignments, notifyPublisher, type AssignmentHandlers } from './storage/assignment-channel.ts';
 import { DatabaseHealth } from './storage/database-health.ts';
 import { openDatabase } from './storage/orm.ts';
 import { nodeHandler } from './transport/adapter.ts';
@@ -64,7 +67,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       split: (size, error) => log.warn({ err: error, size }, 'registration batch failed as a whole; retrying its calls one by one'),
     },
   });
-  const domain = { registrations, lifecycle: new ContactLifecycle(uow), admin: new Admin(uow), queries, feed };
+  const domain = { registrations, lifecycle: new ContactLifecycle(uow), transfers: new Transfers(uow), admin: new Admin(uow), queries, feed };
   for (const repair of await reconcileLoads(uow)) log.warn(repair, 'repaired an operator load that did not match its open contacts');
   const shutdown = new AbortController();
   const handler = nodeHandler({
@@ -86,6 +89,8 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   listening = true;
   health.setAll(databaseHealth.reachable ? ServingStatus.SERVING : ServingStatus.NOT_SERVING);
   databaseHealth.start();
+  // At once, then on a timer: deadlines that passed while the service was down are honoured now.
+  const stopDeadlines = watchAcceptDeadlines(new AcceptDeadlines(uow), log);
   if (config.tokens.length === 0) log.warn({ host: config.host }, 'no CRM_TOKENS configured: every call is allowed (loopback host only)');
   log.info(
     { host: config.host, port, metricsPort: metricsServer?.port ?? null, database: config.database.kind },
@@ -102,6 +107,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
         databaseHealth.stop();
         health.setAll(ServingStatus.NOT_SERVING);
         shutdown.abort();
+        await stopDeadlines();
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
         // Ask every client to finish: GOAWAY, then each session closes when its streams are done.
         closeSessions();
@@ -115,6 +121,32 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       })();
       return closing;
     },
+  };
+}
+
+/** How often contacts past their accept deadline are looked for: they move at most this long (plus the move) after it. */
+const ACCEPT_CHECK_MS = 500;
+
+/**
+ * Moves contacts past their accept deadline now and every ACCEPT_CHECK_MS, one
+ * pass at a time. Returns the function that stops it, waiting for a pass in progress.
+ */
+function watchAcceptDeadlines(deadlines: AcceptDeadlines, log: Logger): () => Promise<void> {
+  let pass: Promise<void> | undefined;
+  const run = () => {
+    pass ??= deadlines.moveDue().then(
+      () => undefined,
+      (error: unknown) => {
+        // An outage is the health check's to report; anything else is a bug.
+        if (!(error instanceof UnavailableError || error instanceof StorageFullError)) log.error({ err: error }, 'could not move contacts past their accept deadline');
+      },
+    ).finally(() => (pass = undefined));
+  };
+  run();
+  const timer = setInterval(run, ACCEPT_CHECK_MS);
+  return async () => {
+    clearInterval(timer);
+    await pass;
   };
 }
 
@@ -134,7 +166,7 @@ function feedFromNotices(uow: UnitOfWork, feed: AssignmentFeed, log: Logger): As
     relaying = relaying.then(step);
   };
   return {
-    deliver: (notices) => then(() => relayAssignments(uow, feed, notices, log)),
+    deliver: (assignmentIds) => then(() => relayAssignments(uow, feed, assignmentIds, log)),
     lost(reason) {
       log.warn({ reason }, 'assignment listener lost; ending watch streams until it listens again');
       feed.setUnavailable(reason);
@@ -146,15 +178,10 @@ function feedFromNotices(uow: UnitOfWork, feed: AssignmentFeed, log: Logger): As
   };
 }
 
-/** Loads the contacts another transaction (of any replica) assigned and hands them to this replica's watchers. */
-async function relayAssignments(uow: UnitOfWork, feed: AssignmentFeed, notices: readonly AssignmentNotice[], log: Logger): Promise<void> {
+/** Loads the assignments another transaction (of any replica) recorded and hands them to this replica's watchers. */
+async function relayAssignments(uow: UnitOfWork, feed: AssignmentFeed, assignmentIds: readonly number[], log: Logger): Promise<void> {
   try {
-    const contacts = await uow.read((tx) => findContactViews(tx, { id: { $in: notices.map((n) => n.contactId) } }));
-    const byId = new Map(contacts.map((c) => [c.id, c]));
-    feed.publish(notices.flatMap((n) => {
-      const contact = byId.get(n.contactId);
-      return contact ? [{ contact, fromQueue: n.fromQueue }] : [];
-    }));
+    feed.publish(await uow.read((tx) => findAssignmentEvents(tx, assignmentIds)));
   } catch (error) {
     // Never a silent gap: the watchers are told, and resubscribe.
     log.warn({ reason: error instanceof Error ? error.message : String(error) }, 'could not read assignments to relay; ending watch streams');

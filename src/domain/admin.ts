@@ -20,6 +20,8 @@ export interface SourceSettings {
   description: string;
   strategy: Strategy;
   leadAffinity: boolean;
+  /** 0: no accept deadline. Changing it leaves the deadlines of contacts already assigned as they were. */
+  acceptWithinMs: number;
 }
 
 export interface OperatorWeightInput {

@@ -3,7 +3,7 @@
 import { raw, type FilterQuery } from '@mikro-orm/core';
 import { findOperator, operatorView } from './admin.ts';
 import { findContactViews } from './contacts/views.ts';
-import { Contact, Lead, Operator, Source, SourceOperator, type ContactStatus, type IContact, type ILead } from './entities.ts';
+import { Assignment, Contact, Lead, Operator, Source, SourceOperator, type ContactStatus, type IContact, type ILead } from './entities.ts';
 import { NotFoundError } from './errors.ts';
 import { normalizeIdentifiers, pickLead } from './contacts/lead-identity.ts';
 import { findSource, sourceViews, type SourceKey } from './sources.ts';
@@ -212,14 +212,30 @@ interface AssignedCount {
   total: number;
 }
 
-/** Contacts ever assigned, per operator and source, and how many of them are open. */
+/**
+ * Per operator and source: assignments ever made (from the history, so a
+ * transferred contact counts for each operator it went to) and the contacts
+ * open now.
+ */
 async function assignedCounts(tx: Tx, where: { source?: number }): Promise<AssignedCount[]> {
-  const rows = await tx.createQueryBuilder(Contact, 'c')
-    .select(['c.operator', 'c.source', raw('count(*) as total'), raw(`sum(case when c.status = 'CLOSED' then 0 else 1 end) as open`)])
+  const totals = await tx.createQueryBuilder(Assignment, 'a')
+    .select(['a.operator', 'a.source', raw('count(*) as total')])
     .where({ ...where, operator: { $ne: null } })
+    .groupBy(['a.operator', 'a.source'])
+    .execute<{ operator_id: number; source_id: number; total: number }[]>('all', false);
+  const open = await tx.createQueryBuilder(Contact, 'c')
+    .select(['c.operator', 'c.source', raw('count(*) as open')])
+    .where({ ...where, operator: { $ne: null }, status: { $ne: 'CLOSED' } })
     .groupBy(['c.operator', 'c.source'])
-    .execute<{ operator_id: number; source_id: number; total: number; open: number }[]>('all', false);
-  return rows.map((r) => ({ operatorId: r.operator_id, sourceId: r.source_id, open: Number(r.open), total: Number(r.total) }));
+    .execute<{ operator_id: number; source_id: number; open: number }[]>('all', false);
+  const key = (operatorId: number, sourceId: number) => `${operatorId}/${sourceId}`;
+  const counts = new Map(totals.map((r) => [key(r.operator_id, r.source_id), { operatorId: r.operator_id, sourceId: r.source_id, open: 0, total: Number(r.total) }]));
+  for (const r of open) {
+    const entry = counts.get(key(r.operator_id, r.source_id));
+    if (entry) entry.open = Number(r.open);
+    else counts.set(key(r.operator_id, r.source_id), { operatorId: r.operator_id, sourceId: r.source_id, open: Number(r.open), total: 0 });
+  }
+  return [...counts.values()];
 }
 
 function pageOptions(page: PageRequest) {

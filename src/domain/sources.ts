@@ -31,6 +31,7 @@ export async function sourceViews(tx: Tx, sources: readonly ISource[]): Promise<
     description: source.description,
     strategy: source.strategy,
     leadAffinity: source.leadAffinity,
+    acceptWithinMs: source.acceptWithinMs,
     createdAt: source.createdAt,
     operators: links
       .filter((link) => link.source.id === source.id)

@@ -1,6 +1,6 @@
 // What the domain hands to the transport: plain read models, independent of
 // both the ORM entities and the protobuf messages.
-import type { ContactStatus, Outcome, Strategy } from './entities.ts';
+import type { AssignmentReason, ContactStatus, Outcome, Priority, Strategy } from './entities.ts';
 
 export interface OperatorView {
   id: number;
@@ -18,6 +18,8 @@ export interface SourceView {
   description: string;
   strategy: Strategy;
   leadAffinity: boolean;
+  /** 0: no accept deadline. */
+  acceptWithinMs: number;
   createdAt: Date;
   operators: { operatorId: number; operatorName: string; weight: number }[];
 }
@@ -33,6 +35,7 @@ export interface ContactView {
   createdAt: Date;
   assignedAt: Date | null;
   closedAt: Date | null;
+  priority: Priority;
 }
 
 export interface LeadView {
@@ -55,8 +58,15 @@ export interface RegisterContactResult {
   replayed: boolean;
 }
 
-/** A committed assignment, as WatchAssignments streams it. */
+/** A committed assignment (or move back to the queue), as WatchAssignments streams it. */
 export interface AssignmentEvent {
+  /** Its row in the assignment history. */
+  assignmentId: number;
+  /** The contact as the assignment left it (no operator: back in the queue). */
   contact: ContactView;
+  /** The contact waited in the queue before this assignment. */
   fromQueue: boolean;
+  reason: AssignmentReason;
+  /** The operator it was taken from; null when it had none. */
+  previousOperatorId: number | null;
 }

@@ -1,27 +1,23 @@
-// Assignments across replicas on PostgreSQL: each transaction NOTIFYs the ids
-// it assigned (delivered only if it commits, in commit order), and every
-// replica LISTENs and feeds its own watchers.
+// Assignments across replicas on PostgreSQL: each transaction NOTIFYs the
+// ids of the assignments it recorded (delivered only if it commits, in commit
+// order), and every replica LISTENs and feeds its own watchers.
 import pg from 'pg';
 import type { Logger } from 'pino';
 import type { AssignmentPublisher } from '../domain/assignment/publisher.ts';
 
 const CHANNEL = 'crm_assignments';
-/** NOTIFY payloads must stay under 8,000 bytes. */
+/** NOTIFY payloads must stay under 8,000 bytes: 400 ids of up to 16 digits. */
 const IDS_PER_NOTIFY = 400;
+/** Assignment ids are PostgreSQL `serial`s: a larger number is not one of ours (and would fail the query that relays it). */
+const MAX_SERIAL = 2 ** 31 - 1;
 /** Between attempts to listen again after the connection was lost. */
 const RECONNECT_MS = 1_000;
-
-export interface AssignmentNotice {
-  contactId: number;
-  fromQueue: boolean;
-}
 
 export function notifyPublisher(): AssignmentPublisher {
   return {
     async stage(tx, events) {
       for (let i = 0; i < events.length; i += IDS_PER_NOTIFY) {
-        const notices = events.slice(i, i + IDS_PER_NOTIFY).map((e) => [e.contact.id, e.fromQueue ? 1 : 0]);
-        await tx.execute('select pg_notify(?, ?)', [CHANNEL, JSON.stringify(notices)]);
+        await tx.execute('select pg_notify(?, ?)', [CHANNEL, JSON.stringify(events.slice(i, i + IDS_PER_NOTIFY).map((e) => e.assignmentId))]);
       }
     },
     committed: () => undefined,
@@ -29,29 +25,24 @@ export function notifyPublisher(): AssignmentPublisher {
 }
 
 /**
- * Reads a payload as our transactions write it, `[[contactId, fromQueue], ...]`.
- * Any session of the database may NOTIFY on the channel: anything else is
- * not ours, and undefined.
+ * Reads a payload as our transactions write it: a JSON array of assignment
+ * ids. Any session of the database may NOTIFY on the channel: anything else
+ * is not ours, and undefined.
  */
-export function parseNotices(payload: string): AssignmentNotice[] | undefined {
+export function parseNotices(payload: string): number[] | undefined {
   let value: unknown;
   try {
     value = JSON.parse(payload);
   } catch {
     return undefined;
   }
-  if (!Array.isArray(value)) return undefined;
-  const notices: AssignmentNotice[] = [];
-  for (const item of value) {
-    if (!Array.isArray(item) || item.length !== 2 || !Number.isSafeInteger(item[0]) || item[0] <= 0 || (item[1] !== 0 && item[1] !== 1)) return undefined;
-    notices.push({ contactId: item[0] as number, fromQueue: item[1] === 1 });
-  }
-  return notices;
+  if (!Array.isArray(value) || !value.every((id) => Number.isInteger(id) && id > 0 && id <= MAX_SERIAL)) return undefined;
+  return value as number[];
 }
 
 export interface AssignmentHandlers {
-  /** Notices, in commit order. */
-  deliver(notices: AssignmentNotice[]): void;
+  /** Ids of committed assignments, in commit order. */
+  deliver(assignmentIds: number[]): void;
   /** The connection is gone: notifications sent from now until `listening` are never heard. */
   lost(reason: string): void;
   /** Listening (again): every notification from now on is heard. */

@@ -33,3 +33,16 @@ export async function lockSources(tx: SqlEntityManager, sources: readonly { id: 
 export async function lockAllOperators(tx: SqlEntityManager): Promise<void> {
   if (isPostgres(tx)) await tx.execute('select id from operator order by id for update');
 }
+
+/**
+ * Up to `limit` contacts whose accept deadline is at or before `now`, soonest
+ * first, locked for this transaction; on PostgreSQL rows another replica has
+ * locked are skipped, so two replicas never work the same contact.
+ */
+export async function lockDueContacts(tx: SqlEntityManager, now: Date, limit: number): Promise<number[]> {
+  const rows = await tx.execute<{ id: number }[]>(
+    `select id from contact where accept_by <= ? order by accept_by limit ?${isPostgres(tx) ? ' for update skip locked' : ''}`,
+    [tx.getPlatform().processDateProperty(now), limit],
+  );
+  return rows.map((row) => Number(row.id));
+}

@@ -85,7 +85,7 @@ export async function openDatabase(target: DatabaseTarget, options: SqliteOption
   if (file) mkdirSync(dirname(target.path), { recursive: true });
   const ownership = file ? ownSqliteFile(target.path) : undefined;
   try {
-    const { dialect } = sqliteDialect(target.path);
+    const { dialect, database } = sqliteDialect(target.path);
     const orm = await SqliteORM.init(sqliteConfig(target.path, dialect));
     const connection = orm.em.getConnection();
     // WAL lets readers run beside the writer; synchronous=FULL makes every
@@ -93,7 +93,14 @@ export async function openDatabase(target: DatabaseTarget, options: SqliteOption
     await connection.execute('pragma journal_mode = wal');
     await connection.execute(`pragma synchronous = ${options.synchronous}`);
     await connection.execute('pragma foreign_keys = on');
-    await orm.migrator.up();
+    // Some migrations edit a table's definition in place (see the routing-policies one),
+    // which better-sqlite3's defensive mode forbids: allowed while migrating, never after.
+    database.unsafeMode(true);
+    try {
+      await orm.migrator.up();
+    } finally {
+      database.unsafeMode(false);
+    }
     return {
       orm,
       probe: () => selectOne(orm),

@@ -4,9 +4,10 @@ import { UnavailableError } from '../../src/domain/errors.ts';
 import type { AssignmentEvent } from '../../src/domain/views.ts';
 
 let nextId = 1;
-function event(operatorId: number | null, sourceId: number, fromQueue = false): AssignmentEvent {
+function event(operatorId: number | null, sourceId: number, fromQueue = false, previousOperatorId: number | null = null): AssignmentEvent {
   const id = nextId++;
   return {
+    assignmentId: id,
     contact: {
       id,
       lead: { id: 100 + id, externalId: `ext-${id}`, name: `Lead ${id}` },
@@ -18,8 +19,11 @@ function event(operatorId: number | null, sourceId: number, fromQueue = false): 
       createdAt: new Date(0),
       assignedAt: operatorId === null ? null : new Date(0),
       closedAt: null,
+      priority: 'NORMAL',
     },
     fromQueue,
+    reason: previousOperatorId === null ? (fromQueue ? 'QUEUE' : 'NEW_CONTACT') : 'TRANSFER',
+    previousOperatorId,
   };
 }
 
@@ -183,6 +187,19 @@ describe('AssignmentFeed', () => {
     expect(onA.received).toEqual([e1s10]);
     expect(onB.received).toEqual([]);
     expect(b.subscriberCount).toBe(1);
+  });
+
+  it('an operator filter matches the operator a contact went to and the one it was taken from', () => {
+    const feed = new AssignmentFeed();
+    const op1 = collect(feed, { operatorId: 1 });
+    const op2 = collect(feed, { operatorId: 2 });
+    const op3 = collect(feed, { operatorId: 3 });
+    const movedFrom1To2 = event(2, 10, false, 1);
+    const backToQueueFrom2 = event(null, 10, false, 2);
+    feed.publish([movedFrom1To2, backToQueueFrom2]);
+    expect(op1.received).toEqual([movedFrom1To2]);
+    expect(op2.received).toEqual([movedFrom1To2, backToQueueFrom2]);
+    expect(op3.received).toEqual([]);
   });
 
   it('an interruption ends every subscription, after the events published before it', () => {

@@ -30,7 +30,7 @@ beforeEach(async () => {
 afterEach(() => database.close());
 
 function input(externalId: string, requestId = ''): RegisterContactInput {
-  return { source: { id: 1 }, lead: { externalId, phone: '', email: '', name: '' }, message: 'm', requestId };
+  return { source: { id: 1 }, lead: { externalId, phone: '', email: '', name: '' }, message: 'm', requestId, priority: 'NORMAL' };
 }
 
 describe('RegisterContact batching', () => {

@@ -231,10 +231,13 @@ describe.skipIf(testDialect !== 'postgresql')('PostgreSQL races and faults acros
       '[[-5,0]]',
       `1${'0'.repeat(400)}`, // a huge number (Infinity once parsed)
       '[[1e400,0]]',
-      '[[9007199254740993,1]]', // beyond a safe integer
-      '[[9007199254740991,0]]', // a safe integer, beyond PostgreSQL's integer
-      '[[2147483648,1]]', // just beyond PostgreSQL's integer
-      '[[2147483647,0]]', // well-formed, no such contact
+      '[0]',
+      '["1"]',
+      '[1.5]',
+      '[9007199254740993]', // beyond a safe integer
+      '[9007199254740991]', // a safe integer, beyond PostgreSQL's integer
+      '[2147483648]', // just beyond PostgreSQL's integer
+      '[2147483647]', // well-formed, no such assignment
       '[]',
       `[${Array.from({ length: 700 }, () => '[1,0]').join(',')}]`.slice(0, 7_900), // cut short: not JSON
     ];

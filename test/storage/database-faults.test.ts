@@ -83,13 +83,18 @@ describe('databaseFault', () => {
   });
 });
 
-describe('parseNotices (the crm_assignments NOTIFY payload)', () => {
+describe('parseNotices (the crm_assignments NOTIFY payload: assignment ids)', () => {
   it('reads what our transactions send', () => {
-    expect(parseNotices('[[1,0],[42,1]]')).toEqual([{ contactId: 1, fromQueue: false }, { contactId: 42, fromQueue: true }]);
+    expect(parseNotices('[1,42,7]')).toEqual([1, 42, 7]);
     expect(parseNotices('[]')).toEqual([]);
   });
 
-  it.each(['not json', '', '{}', 'null', '[1', '[[1]]', '[["x",1]]', '[[1,2]]', '[[0,1]]', '[[-5,0]]', '[[1.5,0]]', '[[1e300,0]]', '[[1,0,7]]', '"[[1,0]]"'])(
+  it('takes the largest id a serial can hold, and nothing beyond it', () => {
+    expect(parseNotices('[2147483647]')).toEqual([2147483647]);
+    expect(parseNotices('[2147483648]')).toBeUndefined();
+  });
+
+  it.each(['not json', '', '{}', 'null', '[1', '[[1,0]]', '["1"]', '[0]', '[-5]', '[1.5]', '[1e300]', '[9007199254740993]', '"[1]"', '[1,null]'])(
     'refuses %j, which is not ours',
     (payload) => {
       expect(parseNotices(payload)).toBeUndefined();

@@ -1,7 +1,8 @@
 // Small builders for integration tests: operators, sources and registrations.
 import type { MessageInitShape } from '@bufbuild/protobuf';
+import type { CreateSourceRequestSchema } from '../../gen/crm/v1/admin_pb.js';
 import type { RegisterContactRequestSchema } from '../../gen/crm/v1/distribution_pb.js';
-import { ContactStatus, type Contact, type DistributionStrategy } from '../../gen/crm/v1/resources_pb.js';
+import { ContactStatus, type Contact } from '../../gen/crm/v1/resources_pb.js';
 import type { TestServer } from './test-server.ts';
 
 let sequence = 0;
@@ -23,14 +24,14 @@ export async function createOperators(t: TestServer, count: number, maxLoad: num
 export async function createSource(
   t: TestServer,
   weights: readonly (readonly [operatorId: bigint, weight: number])[],
-  options: { strategy?: DistributionStrategy; leadAffinity?: boolean } = {},
+  options: Pick<MessageInitShape<typeof CreateSourceRequestSchema>, 'strategy' | 'leadAffinity' | 'acceptWithin'> = {},
 ): Promise<bigint> {
   const { source } = await t.admin.createSource({ name: unique('source'), ...options });
   await t.admin.setSourceOperators({ sourceId: source!.id, operators: weights.map(([operatorId, weight]) => ({ operatorId, weight })) });
   return source!.id;
 }
 
-type RegisterExtra = Pick<MessageInitShape<typeof RegisterContactRequestSchema>, 'requestId' | 'message'> & {
+type RegisterExtra = Pick<MessageInitShape<typeof RegisterContactRequestSchema>, 'requestId' | 'message' | 'priority'> & {
   lead?: { externalId?: string; phone?: string; email?: string; name?: string };
 };
 
@@ -40,6 +41,7 @@ export function register(t: TestServer, sourceId: bigint, externalId = unique('l
     source: { case: 'sourceId', value: sourceId },
     message: extra.message ?? 'hello',
     requestId: extra.requestId ?? '',
+    priority: extra.priority,
     lead: extra.lead ?? { externalId },
   });
 }

@@ -155,4 +155,56 @@ describe.skipIf(testDialect !== 'postgresql')('two replicas on one PostgreSQL da
     expect(drained.contact!.operator!.id).toBe(operators[0]);
     stream.cancel();
   });
+
+  it('100 contacts with accept_within 1 s, never accepted: each deadline moves its contact exactly once, whichever replica sees it; events match the stored assignments', async () => {
+    const { operators, sourceId } = await setUp(3, 1_000, [1, 1, 1]);
+    await replica(0).admin.updateSource({ sourceId, acceptWithin: { seconds: 1n, nanos: 0 } });
+    const stream = replica(0).distribution.watchAssignments({ sourceId });
+    const events: AssignmentEvent[] = [];
+    stream.on('data', (e: AssignmentEvent) => events.push(e));
+    stream.on('error', () => undefined);
+    // Subscribed once a probe assignment made on the other replica comes back.
+    for (let attempt = 0; attempt < 100 && events.length === 0; attempt++) {
+      const probe = await register(1, sourceId, unique('probe'));
+      await replica(1).distribution.updateContactStatus({ contactId: probe.contact!.id, status: ContactStatus.CLOSED });
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    expect(events.length).toBeGreaterThan(0);
+    const results = await Promise.all(Array.from({ length: 100 }, (_, i) => register(i, sourceId, unique('lead'))));
+    const ids = results.map((r) => r.contact!.id);
+    // Some three deadlines each, moved by both replicas' timers, then every contact closed.
+    await new Promise((resolve) => setTimeout(resolve, 3_600));
+    await Promise.all(ids.map((contactId, i) => replica(i).distribution.updateContactStatus({ contactId, status: ContactStatus.CLOSED })));
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    stream.cancel();
+
+    const { rows } = await db.query<{ contact_id: number; operator_id: number | null; previous_operator_id: number | null; reason: string; at: string }>(
+      `select contact_id, operator_id, previous_operator_id, reason, (extract(epoch from assigned_at) * 1000)::bigint as at
+         from assignment where contact_id = any($1::int[]) order by id`,
+      [ids.map(Number)],
+    );
+    let moves = 0;
+    for (const contactId of ids.map(Number)) {
+      const history = rows.filter((r) => r.contact_id === contactId);
+      expect(history[0]!.reason).toBe('NEW_CONTACT');
+      for (let i = 1; i < history.length; i++) {
+        const [before, move] = [history[i - 1]!, history[i]!];
+        expect(move.reason).toBe('ACCEPT_TIMEOUT');
+        // One move per deadline: each starts from where the last one left it, a whole accept_within later.
+        expect(move.previous_operator_id).toBe(before.operator_id);
+        expect(move.operator_id).not.toBeNull();
+        expect(Number(move.at) - Number(before.at)).toBeGreaterThanOrEqual(1_000);
+        moves += 1;
+      }
+      // Over 3.6 s of 1 s deadlines each contact moved at least twice.
+      expect(history.length).toBeGreaterThanOrEqual(3);
+      // The watcher heard exactly the stored assignments of this contact, in order.
+      const heard = events.filter((e) => Number(e.contact!.id) === contactId);
+      expect(heard.map((e) => [Number(e.contact!.operator?.id ?? 0), Number(e.previousOperatorId)])).toEqual(
+        history.map((r) => [r.operator_id ?? 0, r.previous_operator_id ?? 0]),
+      );
+    }
+    expect(moves).toBeGreaterThanOrEqual(200);
+    expect(await loadMismatches(operators)).toEqual([]);
+  });
 });

@@ -6,12 +6,20 @@ import type { Tx } from '../unit-of-work.ts';
 /** A source's distribution settings with its configured operators, as read in this transaction. */
 export interface SourceCandidates extends SourceSettings {
   sourceId: number;
+  /** The source's accept deadline (0: none), for the contacts it assigns. */
+  acceptWithinMs: number;
   candidates: Candidate[];
 }
 
 export interface CandidatePool {
   bySource: Map<number, SourceCandidates>;
   operatorNames: Map<number, string>;
+  /**
+   * The latest assignment known to this transaction, in ms: each claim made in
+   * it comes after the one before (by a thousandth of a ms, in memory only),
+   * so LEAST_LOADED sees the order of the batch's own assignments.
+   */
+  latestAssignment: number;
 }
 
 /**
@@ -21,22 +29,24 @@ export interface CandidatePool {
  * when several processes share one database.
  */
 export async function loadCandidates(tx: Tx, sourceIds: readonly number[]): Promise<CandidatePool> {
-  const pool: CandidatePool = { bySource: new Map(), operatorNames: new Map() };
+  const pool: CandidatePool = { bySource: new Map(), operatorNames: new Map(), latestAssignment: 0 };
   if (sourceIds.length === 0) return pool;
-  const sources = await tx.find(Source, { id: { $in: [...sourceIds] } }, { fields: ['id', 'strategy', 'swrrCycle'], disableIdentityMap: true });
+  const sources = await tx.find(Source, { id: { $in: [...sourceIds] } }, { fields: ['id', 'strategy', 'swrrCycle', 'acceptWithinMs'], disableIdentityMap: true });
   for (const source of sources) {
-    pool.bySource.set(source.id, { sourceId: source.id, strategy: source.strategy, cycle: source.swrrCycle, candidates: [] });
+    pool.bySource.set(source.id, { sourceId: source.id, strategy: source.strategy, cycle: source.swrrCycle, acceptWithinMs: source.acceptWithinMs, candidates: [] });
   }
   const rows = await tx.createQueryBuilder(SourceOperator, 'so')
     .select(['so.source', 'so.weight', 'so.swrrCurrent', raw('o.id as operator_id')])
     // Joined columns are not fields of SourceOperator, hence the widening.
-    .addSelect(['o.name', 'o.active', 'o.maxLoad', 'o.openLoad'] as never[])
+    .addSelect(['o.name', 'o.active', 'o.maxLoad', 'o.openLoad', 'o.lastAssignedAt'] as never[])
     .join('so.operator', 'o')
     .where({ source: { $in: [...sourceIds] } })
     .orderBy({ operator: 'asc' })
     .execute<RawCandidateRow[]>('all', false);
   for (const row of rows) {
+    const lastAssignedAt = millis(row.last_assigned_at);
     pool.operatorNames.set(row.operator_id, row.name);
+    pool.latestAssignment = Math.max(pool.latestAssignment, lastAssignedAt ?? 0);
     pool.bySource.get(row.source_id)?.candidates.push({
       operatorId: row.operator_id,
       weight: row.weight,
@@ -44,24 +54,41 @@ export async function loadCandidates(tx: Tx, sourceIds: readonly number[]): Prom
       maxLoad: row.max_load,
       openLoad: row.open_load,
       swrrCurrent: row.swrr_current,
+      lastAssignedAt,
     });
   }
   return pool;
 }
 
-/** Keeps the in-memory loads in step after a claim: one operator may serve several sources. */
-export function recordClaim(pool: CandidatePool, operatorId: number): void {
-  setLoad(pool, operatorId, (c) => c.openLoad + 1);
+/** A stored time as ms: SQLite keeps them as ms, PostgreSQL's driver gives Dates. */
+function millis(value: number | string | Date | null): number | null {
+  if (value === null) return null;
+  return value instanceof Date ? value.getTime() : typeof value === 'number' ? value : Date.parse(value);
+}
+
+/** Keeps the in-memory state in step after a claim at `now`: one operator may serve several sources. */
+export function recordClaim(pool: CandidatePool, operatorId: number, now: Date): void {
+  pool.latestAssignment = Math.max(pool.latestAssignment + 0.001, now.getTime());
+  const at = pool.latestAssignment;
+  forCandidate(pool, operatorId, (c) => {
+    c.openLoad += 1;
+    c.lastAssignedAt = at;
+  });
 }
 
 /** A claim was refused: the operator is full (or inactive) as far as this transaction can tell. */
 export function recordFull(pool: CandidatePool, operatorId: number): void {
-  setLoad(pool, operatorId, (c) => c.maxLoad);
+  forCandidate(pool, operatorId, (c) => (c.openLoad = c.maxLoad));
 }
 
-function setLoad(pool: CandidatePool, operatorId: number, load: (c: Candidate) => number): void {
+/** A unit of the operator's load was given back. */
+export function recordRelease(pool: CandidatePool, operatorId: number): void {
+  forCandidate(pool, operatorId, (c) => (c.openLoad -= 1));
+}
+
+function forCandidate(pool: CandidatePool, operatorId: number, change: (c: Candidate) => void): void {
   for (const { candidates } of pool.bySource.values()) {
-    for (const c of candidates) if (c.operatorId === operatorId) c.openLoad = load(c);
+    for (const c of candidates) if (c.operatorId === operatorId) change(c);
   }
 }
 
@@ -74,6 +101,7 @@ interface RawCandidateRow {
   active: number | boolean;
   max_load: number;
   open_load: number;
+  last_assigned_at: number | string | Date | null;
 }
 
 /**
@@ -82,15 +110,15 @@ interface RawCandidateRow {
  * within max_load, whatever other transactions or processes did since the
  * candidates were read. False if any operator refused (the caller reruns).
  */
-export async function claimCapacity(tx: Tx, units: ReadonlyMap<number, number>): Promise<boolean> {
+export async function claimCapacity(tx: Tx, units: ReadonlyMap<number, number>, now: Date): Promise<boolean> {
   if (units.size === 0) return true;
   const sorted = new Map([...units].sort(([a], [b]) => a - b));
   const delta = caseOf('id', sorted);
   const ids = [...sorted.keys()];
   const result = await tx.execute<QueryResult>(
-    `update operator set open_load = open_load + ${delta.sql}
+    `update operator set open_load = open_load + ${delta.sql}, last_assigned_at = ?
       where id in (${ids.map(() => '?').join(', ')}) and active and open_load + ${delta.sql} <= max_load`,
-    [...delta.params, ...ids, ...delta.params],
+    [...delta.params, tx.getPlatform().processDateProperty(now), ...ids, ...delta.params],
     'run',
   );
   return result.affectedRows === units.size;

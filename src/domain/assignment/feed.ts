@@ -61,6 +61,7 @@ export class AssignmentFeed {
 function matches(filter: AssignmentFilter, event: AssignmentEvent): boolean {
   const { contact } = event;
   if (filter.sourceId !== undefined && contact.source.id !== filter.sourceId) return false;
-  if (filter.operatorId !== undefined && contact.operator?.id !== filter.operatorId) return false;
+  // An operator hears of contacts it gets and of contacts taken from it.
+  if (filter.operatorId !== undefined && contact.operator?.id !== filter.operatorId && event.previousOperatorId !== filter.operatorId) return false;
   return true;
 }

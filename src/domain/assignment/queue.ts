@@ -1,6 +1,8 @@
-import { chooseOperator, isEligible } from './choice.ts';
+import { acceptDeadline } from '../contacts/accept-deadlines.ts';
+import { chooseOperator, isEligible, withoutOperator } from './choice.ts';
 import { claimCapacity, loadCandidates, recordClaim, recordFull, releaseCapacity, recordRoundRobin, saveRoundRobin, type CandidatePool, type SourceCandidates } from './candidates.ts';
 import { findContactViews } from '../contacts/views.ts';
+import { recordAssignments } from './history.ts';
 import { Contact, SourceOperator } from '../entities.ts';
 import { lockSources } from '../../storage/locks.ts';
 import type { Tx } from '../unit-of-work.ts';
@@ -13,12 +15,20 @@ export interface DrainScope {
 }
 
 /**
- * Hands queued contacts, oldest first, to operators that may take them now.
- * Runs inside the transaction of the change that freed the capacity, so a
- * contact is never left waiting while an eligible operator has room.
- * Each contact goes through its source's strategy among eligible operators.
+ * Hands queued contacts to operators that may take them now: the highest
+ * priority first, then the oldest. Runs inside the transaction of the change
+ * that freed the capacity, so a contact is never left waiting while an
+ * eligible operator has room. Each contact goes through its source's strategy
+ * among eligible operators; `exclude` names, for a contact, the operator it
+ * must not go back to (the one a transfer just took it from).
  */
-export async function drainQueue(tx: Tx, scope: DrainScope, random: () => number, assigned: AssignmentEvent[]): Promise<void> {
+export async function drainQueue(
+  tx: Tx,
+  scope: DrainScope,
+  random: () => number,
+  assigned: AssignmentEvent[],
+  exclude: ReadonlyMap<number, number> = new Map(),
+): Promise<void> {
   const sourceIds = await lockForDrain(tx, scope);
   const pool = await loadCandidates(tx, sourceIds);
   const roundRobins = new Set<SourceCandidates>();
@@ -26,11 +36,8 @@ export async function drainQueue(tx: Tx, scope: DrainScope, random: () => number
     const open = sourcesWithRoom(pool);
     const capacity = freeCapacity(pool);
     if (open.length === 0 || capacity === 0) break;
-    const queued = await tx.find(
-      Contact,
-      { operator: null, status: 'NEW', source: { $in: open } },
-      { fields: ['id', 'source'], orderBy: { id: 'asc' }, limit: capacity, disableIdentityMap: true },
-    );
+    // Contacts that may not go to some operator could take places at the head without taking capacity: read past them.
+    const queued = await nextInQueue(tx, open, capacity + exclude.size);
     if (queued.length === 0) break;
     const drained: number[] = [];
     let lostClaims = 0;
@@ -38,22 +45,27 @@ export async function drainQueue(tx: Tx, scope: DrainScope, random: () => number
     const now = new Date();
     for (const contact of queued) {
       const settings = pool.bySource.get(contact.source.id)!;
-      const choice = chooseOperator(settings, random);
+      const notBack = exclude.get(contact.id);
+      const choice = chooseOperator(notBack === undefined ? settings : withoutOperator(settings, notBack), random);
       if (choice.kind !== 'assign') continue;
-      if (!(await claimCapacity(tx, new Map([[choice.operatorId, 1]])))) {
+      if (!(await claimCapacity(tx, new Map([[choice.operatorId, 1]]), now))) {
         // Another process filled this operator since we read it: stop offering it.
         recordFull(pool, choice.operatorId);
         lostClaims += 1;
         continue;
       }
       // Only if it is still queued: a concurrent close (which takes no source lock) may have ended it.
-      const taken = await tx.nativeUpdate(Contact, { id: contact.id, operator: null, status: 'NEW' }, { operator: choice.operatorId, assignedAt: now });
+      const taken = await tx.nativeUpdate(
+        Contact,
+        { id: contact.id, operator: null, status: 'NEW' },
+        { operator: choice.operatorId, assignedAt: now, acceptBy: acceptDeadline(settings, now) },
+      );
       if (taken !== 1) {
         await releaseCapacity(tx, choice.operatorId);
         vanished += 1;
         continue;
       }
-      recordClaim(pool, choice.operatorId);
+      recordClaim(pool, choice.operatorId, now);
       if (choice.roundRobin) {
         recordRoundRobin(settings, choice.roundRobin);
         roundRobins.add(settings);
@@ -62,11 +74,28 @@ export async function drainQueue(tx: Tx, scope: DrainScope, random: () => number
     }
     if (drained.length > 0) {
       const views = await findContactViews(tx, { id: { $in: drained } });
-      for (const contact of views) assigned.push({ contact, fromQueue: true });
+      await recordAssignments(tx, views.map((contact) => ({ contact, reason: 'QUEUE', previousOperatorId: null })), now, assigned);
     }
     if (drained.length === 0 && lostClaims === 0 && vanished === 0) break;
   }
   await saveRoundRobin(tx, roundRobins);
+}
+
+/**
+ * The next `limit` queued contacts of these sources, in drain order. One
+ * query per source, each reading only the head of that source's queue from
+ * its index: the cost does not grow with the queue.
+ */
+async function nextInQueue(tx: Tx, sourceIds: readonly number[], limit: number): Promise<{ id: number; source: { id: number }; priority: number }[]> {
+  const heads = [];
+  for (const sourceId of sourceIds) {
+    heads.push(...await tx.find(
+      Contact,
+      { source: sourceId, operator: null, status: 'NEW' },
+      { fields: ['id', 'source', 'priority'], orderBy: { priority: 'desc', id: 'asc' }, limit, disableIdentityMap: true },
+    ));
+  }
+  return heads.sort((a, b) => b.priority - a.priority || a.id - b.id).slice(0, limit);
 }
 
 /**

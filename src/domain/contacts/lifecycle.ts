@@ -29,7 +29,8 @@ export class ContactLifecycle {
       const closedAt = status === 'CLOSED' ? new Date() : null;
       // Conditional on the status and operator we read: two concurrent closes free the load once, and a
       // queued contact that a concurrent drain assigned meanwhile is read again, so its load is freed too.
-      const changed = await tx.nativeUpdate(Contact, { id: contactId, status: from, operator: contact.operator?.id ?? null }, { status, closedAt });
+      // Accepted (IN_PROGRESS) or closed: no accept deadline is left to watch.
+      const changed = await tx.nativeUpdate(Contact, { id: contactId, status: from, operator: contact.operator?.id ?? null }, { status, closedAt, acceptBy: null });
       if (changed !== 1) throw new ConflictError(`contact ${contactId} changed concurrently`);
       const view = { ...contactView(contact), status, closedAt };
       if (status === 'CLOSED' && contact.operator) {

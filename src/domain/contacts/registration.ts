@@ -2,14 +2,16 @@
 // running wait and then share the next one: every step below is one statement
 // for the whole batch, decided in memory in arrival order, so a batch behaves
 // exactly like its calls one after another, at a fraction of the statements.
-import type { EntityName, RequiredEntityData } from '@mikro-orm/core';
-import { chooseAffinity, chooseOperator } from '../assignment/choice.ts';
+import { chooseAffinity, chooseOperator, isDeterministic } from '../assignment/choice.ts';
+import { recordAssignments, type AssignmentChange } from '../assignment/history.ts';
+import { acceptDeadline } from './accept-deadlines.ts';
 import { claimCapacity, loadCandidates, recordClaim, recordRoundRobin, saveRoundRobin, type CandidatePool, type SourceCandidates } from '../assignment/candidates.ts';
 import { CONTACT_RELATIONS, contactView } from './views.ts';
-import { Contact, Lead, Source, type ILead, type ISource, type Outcome } from '../entities.ts';
+import { Contact, Lead, PRIORITIES, Source, type ILead, type ISource, type Outcome, type Priority } from '../entities.ts';
 import { StorageFullError, UnavailableError } from '../errors.ts';
 import { sourceNotFound, type SourceKey } from '../sources.ts';
 import { missingIdentifiers, normalizeIdentifiers, pickLead, type LeadIdentifiers } from './lead-identity.ts';
+import { insertReturningIds } from '../../storage/insert-returning.ts';
 import { lockSources } from '../../storage/locks.ts';
 import { ConflictError, type Tx, type UnitOfWork } from '../unit-of-work.ts';
 import type { AssignmentEvent, ContactView, RegisterContactResult } from '../views.ts';
@@ -20,6 +22,7 @@ export interface RegisterContactInput {
   message: string;
   /** Idempotency key, unique per source; empty for none. */
   requestId: string;
+  priority: Priority;
 }
 
 /** Calls per transaction at most; more wait for the next one. */
@@ -144,7 +147,7 @@ class BatchRegistration {
 
   async run(inputs: readonly RegisterContactInput[]): Promise<Outcomes> {
     const sources = await this.#sources(inputs);
-    await lockSources(this.#tx, sources.map((s) => ({ id: s.id, exclusive: s.strategy === 'SMOOTH_WEIGHTED_ROUND_ROBIN' })));
+    await lockSources(this.#tx, sources.map((s) => ({ id: s.id, exclusive: isDeterministic(s.strategy) })));
     const found = inputs.map((input) => sources.find((s) => ('id' in input.source ? s.id === input.source.id : s.code === input.source.code)));
     const replays = await this.#storedReplays(inputs, found);
     const identities = inputs.map((input) => normalizeIdentifiers(input.lead));
@@ -247,13 +250,13 @@ class BatchRegistration {
     if (source.leadAffinity && !created) {
       const keeper = chooseAffinity(lead.holders, settings.candidates);
       if (keeper !== undefined) {
-        recordClaim(pool, keeper);
+        recordClaim(pool, keeper, this.#now);
         return { operatorId: keeper, outcome: 'ASSIGNED_AFFINITY' };
       }
     }
     const choice = chooseOperator(settings, this.#random);
     if (choice.kind === 'queue') return { operatorId: null, outcome: choice.reason };
-    recordClaim(pool, choice.operatorId);
+    recordClaim(pool, choice.operatorId, this.#now);
     if (choice.roundRobin) {
       recordRoundRobin(settings, choice.roundRobin);
       roundRobins.add(settings);
@@ -287,7 +290,7 @@ class BatchRegistration {
     for (const d of decided) {
       if (isDecision(d) && d.operatorId !== null) units.set(d.operatorId, (units.get(d.operatorId) ?? 0) + 1);
     }
-    if (!(await claimCapacity(this.#tx, units))) throw new ConflictError('an operator lost capacity to a concurrent transaction');
+    if (!(await claimCapacity(this.#tx, units, this.#now))) throw new ConflictError('an operator lost capacity to a concurrent transaction');
   }
 
   async #insertContacts(decided: readonly (Decision | Error | RegisterContactResult | { replayOf: number })[], pool: CandidatePool): Promise<Outcomes> {
@@ -302,13 +305,17 @@ class BatchRegistration {
       outcome: d.outcome,
       createdAt: this.#now,
       assignedAt: d.operatorId === null ? null : this.#now,
+      priority: PRIORITIES[d.input.priority],
+      acceptBy: d.operatorId === null ? null : acceptDeadline(d.source, this.#now),
     })));
     const results = new Map<Decision, RegisterContactResult>();
+    const changes: AssignmentChange[] = [];
     fresh.forEach((d, i) => {
       const contact = this.#view(d, ids[i]!, pool);
-      if (d.operatorId !== null) this.#assigned.push({ contact, fromQueue: false });
+      if (d.operatorId !== null) changes.push({ contact, reason: d.outcome === 'ASSIGNED_AFFINITY' ? 'AFFINITY' : 'NEW_CONTACT', previousOperatorId: null });
       results.set(d, { contact, leadCreated: d.leadCreated, outcome: d.outcome, replayed: false });
     });
+    await recordAssignments(this.#tx, changes, this.#now, this.#assigned);
     return decided.map((d) => {
       if (isDecision(d)) return results.get(d)!;
       if ('replayOf' in d) return { ...results.get(decided[d.replayOf] as Decision)!, leadCreated: false, replayed: true };
@@ -329,20 +336,11 @@ class BatchRegistration {
       createdAt: this.#now,
       assignedAt: d.operatorId === null ? null : this.#now,
       closedAt: null,
+      priority: d.input.priority,
     };
   }
 }
 
 function isDecision(value: unknown): value is Decision {
   return typeof value === 'object' && value !== null && 'leadState' in value;
-}
-
-/**
- * One multi-row INSERT ... RETURNING id, ids in row order. (em.insertMany with
- * plain rows reports only the first id on SQLite; going through entities costs
- * an entity per row.)
- */
-async function insertReturningIds<T extends object>(tx: Tx, entity: EntityName<T>, rows: RequiredEntityData<T>[]): Promise<number[]> {
-  const inserted = await tx.createQueryBuilder(entity).insert(rows).execute<{ id: number }[]>('all', false);
-  return inserted.map((row) => Number(row.id));
 }

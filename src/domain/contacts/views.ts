@@ -1,5 +1,5 @@
 import type { FilterQuery } from '@mikro-orm/core';
-import { Contact, type IContact } from '../entities.ts';
+import { Contact, priorityName, type IContact } from '../entities.ts';
 import type { Tx } from '../unit-of-work.ts';
 import type { ContactView } from '../views.ts';
 
@@ -18,6 +18,7 @@ export function contactView(contact: IContact): ContactView {
     createdAt: contact.createdAt,
     assignedAt: contact.assignedAt ?? null,
     closedAt: contact.closedAt ?? null,
+    priority: priorityName(contact.priority),
   };
 }
 

@@ -18,6 +18,7 @@ const GRANTS: Record<string, Role> = {
   'crm.v1.DistributionService/RegisterContact': 'bot',
   'crm.v1.DistributionService/UpdateContactStatus': 'operator',
   'crm.v1.DistributionService/WatchAssignments': 'operator',
+  'crm.v1.DistributionService/TransferContact': 'operator',
   'crm.v1.QueryService': 'operator',
 };
 

@@ -1,7 +1,8 @@
 // Domain views -> protobuf messages.
 import { create } from '@bufbuild/protobuf';
-import { timestampFromDate, type Timestamp } from '@bufbuild/protobuf/wkt';
+import { durationFromMs, timestampFromDate, type Timestamp } from '@bufbuild/protobuf/wkt';
 import {
+  ContactPriority,
   ContactSchema,
   ContactStatus,
   DistributionStrategy,
@@ -38,6 +39,7 @@ export function encodeSource(view: SourceView): Source {
     description: view.description,
     strategy: DistributionStrategy[view.strategy],
     leadAffinity: view.leadAffinity,
+    acceptWithin: view.acceptWithinMs > 0 ? durationFromMs(view.acceptWithinMs) : undefined,
     operators: view.operators.map((o) => ({ operatorId: BigInt(o.operatorId), operatorName: o.operatorName, weight: o.weight })),
     createdAt: time(view.createdAt),
   });
@@ -55,6 +57,7 @@ export function encodeContact(view: ContactView): Contact {
     assignedAt: time(view.assignedAt),
     closedAt: time(view.closedAt),
     requestId: view.requestId ?? '',
+    priority: ContactPriority[view.priority],
   });
 }
 

@@ -1,7 +1,7 @@
 // Protobuf enums <-> the domain's names. protobuf-es strips the enum prefix,
 // so the generated names (NEW, WEIGHTED_RANDOM, ...) are the domain's own.
-import { ContactStatus, DistributionStrategy } from '../../../gen/crm/v1/resources_pb.js';
-import type { ContactStatus as DomainStatus, Strategy } from '../../domain/entities.ts';
+import { ContactPriority, ContactStatus, DistributionStrategy } from '../../../gen/crm/v1/resources_pb.js';
+import { STRATEGIES, type ContactStatus as DomainStatus, type Priority, type Strategy } from '../../domain/entities.ts';
 import type { Violations } from './validate.ts';
 
 /** UNSPECIFIED gives undefined (refused when `required`); unknown numbers are refused. */
@@ -15,6 +15,14 @@ export function contactStatus(v: Violations, value: ContactStatus, field: string
 export function strategy(v: Violations, value: DistributionStrategy, field: string): Strategy | undefined {
   if (value === DistributionStrategy.UNSPECIFIED) return undefined;
   const name = DistributionStrategy[value] as Strategy | undefined;
-  if (name === undefined) v.add(field, 'must be WEIGHTED_RANDOM or SMOOTH_WEIGHTED_ROUND_ROBIN');
+  if (name === undefined) v.add(field, `must be one of ${STRATEGIES.join(', ')}`);
   return name;
+}
+
+/** UNSPECIFIED means NORMAL; unknown numbers are refused. */
+export function priority(v: Violations, value: ContactPriority, field: string): Priority {
+  if (value === ContactPriority.UNSPECIFIED) return 'NORMAL';
+  const name = ContactPriority[value] as Priority | undefined;
+  if (name === undefined) v.add(field, 'must be LOW, NORMAL, HIGH or URGENT');
+  return name ?? 'NORMAL';
 }

@@ -1,6 +1,7 @@
 // Request validation: shape and limits, reported as google.rpc.BadRequest field
 // violations (field paths use the proto field names).
 import { InvalidArgumentError, type FieldViolation } from '../../domain/errors.ts';
+import type { Duration } from '@bufbuild/protobuf/wkt';
 import type { PageRequest } from '../../domain/queries.ts';
 
 /** Documented input limits (README, "Limits"). */
@@ -17,6 +18,8 @@ export const LIMITS = {
   weight: 1_000_000,
   pageSize: 500,
   defaultPageSize: 50,
+  /** accept_within: 7 days. */
+  acceptWithinMs: 7 * 24 * 3600 * 1000,
 } as const;
 
 export class Violations {
@@ -60,6 +63,21 @@ export class Violations {
     if (value < 0) this.add(field, 'must not be negative');
     else if (value > max) this.add(field, `must be at most ${max}`);
     return value;
+  }
+
+  /** A duration from 0 to `maxMs`, in whole milliseconds (a positive one is never rounded down to 0); unset is 0. */
+  duration(value: Duration | undefined, field: string, maxMs: number): number {
+    if (value === undefined) return 0;
+    const { seconds, nanos } = value;
+    if (seconds < 0n || nanos < 0) {
+      this.add(field, 'must not be negative');
+      return 0;
+    }
+    if (nanos > 999_999_999 || seconds * 1000n + BigInt(Math.ceil(nanos / 1e6)) > BigInt(maxMs)) {
+      this.add(field, `must be at most ${maxMs / 1000} seconds`);
+      return 0;
+    }
+    return Number(seconds) * 1000 + Math.ceil(nanos / 1e6);
   }
 
   page(pageSize: number, pageToken: string): PageRequest {

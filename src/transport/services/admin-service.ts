@@ -35,6 +35,7 @@ export function adminService(admin: Admin): ServiceImpl<typeof AdminService> {
         description: v.text(request.description, 'description', LIMITS.description),
         strategy: strategy(v, request.strategy, 'strategy') ?? 'WEIGHTED_RANDOM',
         leadAffinity: request.leadAffinity ?? true,
+        acceptWithinMs: v.duration(request.acceptWithin, 'accept_within', LIMITS.acceptWithinMs),
       };
       v.check();
       return { source: encodeSource(await admin.createSource(settings)) };
@@ -49,6 +50,7 @@ export function adminService(admin: Admin): ServiceImpl<typeof AdminService> {
         ...(request.description === undefined ? {} : { description: v.text(request.description, 'description', LIMITS.description) }),
         ...(request.strategy === undefined ? {} : { strategy: strategy(v, request.strategy, 'strategy') ?? 'WEIGHTED_RANDOM' }),
         ...(request.leadAffinity === undefined ? {} : { leadAffinity: request.leadAffinity }),
+        ...(request.acceptWithin === undefined ? {} : { acceptWithinMs: v.duration(request.acceptWithin, 'accept_within', LIMITS.acceptWithinMs) }),
       };
       v.check();
       return { source: encodeSource(await admin.updateSource(sourceId, changes)) };

@@ -4,18 +4,20 @@ import { AssignmentOutcome, type LeadIdentity } from '../../../gen/crm/v1/resour
 import type { AssignmentFeed } from '../../domain/assignment/feed.ts';
 import type { ContactLifecycle } from '../../domain/contacts/lifecycle.ts';
 import type { RegisterContactInput, Registrations } from '../../domain/contacts/registration.ts';
+import type { Transfers } from '../../domain/contacts/transfer.ts';
 import type { SourceKey } from '../../domain/sources.ts';
 import { identityViolations } from '../../domain/contacts/lead-identity.ts';
 import type { Metrics } from '../../metrics.ts';
 import { resetStream } from '../adapter.ts';
 import { encodeContact } from '../messages/encode.ts';
-import { contactStatus } from '../messages/enums.ts';
+import { contactStatus, priority } from '../messages/enums.ts';
 import { LIMITS, Violations } from '../messages/validate.ts';
 import { watchAssignments } from './watch-stream.ts';
 
 export function distributionService(
   registrations: Registrations,
   lifecycle: ContactLifecycle,
+  transfers: Transfers,
   feed: AssignmentFeed,
   metrics: Metrics,
   shutdown: AbortSignal,
@@ -48,6 +50,15 @@ export function distributionService(
       // A stream the client ended (cancelled, hung up, past its deadline) did not succeed; one the shutdown ended did.
       context.signal.throwIfAborted();
     },
+
+    async transferContact(request) {
+      const v = new Violations();
+      const contactId = v.id(request.contactId, 'contact_id');
+      const operatorId = request.operatorId === undefined ? undefined : v.id(request.operatorId, 'operator_id');
+      v.check();
+      const { contact, outcome } = await transfers.transferContact(contactId, operatorId);
+      return { contact: encodeContact(contact), outcome: AssignmentOutcome[outcome] };
+    },
   };
 }
 
@@ -67,8 +78,9 @@ function registerContactInput(request: RegisterContactRequest): RegisterContactI
   const lead = leadIdentity(v, request.lead, 'lead');
   const message = v.text(request.message, 'message', LIMITS.message);
   const requestId = v.text(request.requestId, 'request_id', LIMITS.requestId);
+  const contactPriority = priority(v, request.priority, 'priority');
   v.check();
-  return { source, lead, message, requestId };
+  return { source, lead, message, requestId, priority: contactPriority };
 }
 
 /** Validates a LeadIdentity message found at `path`. */

@@ -10,6 +10,7 @@ import { ServerReflection as ServerReflectionV1alpha } from '../../../gen/grpc/r
 import type { Admin } from '../../domain/admin.ts';
 import type { AssignmentFeed } from '../../domain/assignment/feed.ts';
 import type { ContactLifecycle } from '../../domain/contacts/lifecycle.ts';
+import type { Transfers } from '../../domain/contacts/transfer.ts';
 import type { Registrations } from '../../domain/contacts/registration.ts';
 import type { Queries } from '../../domain/queries.ts';
 import type { Metrics } from '../../metrics.ts';
@@ -22,6 +23,7 @@ import { reflectionServices } from './reflection.ts';
 export interface Domain {
   registrations: Registrations;
   lifecycle: ContactLifecycle;
+  transfers: Transfers;
   admin: Admin;
   queries: Queries;
   feed: AssignmentFeed;
@@ -34,7 +36,7 @@ export function routes(domain: Domain, health: HealthStatus, metrics: Metrics, s
   // Error details name google.rpc types, which clients resolve through reflection too.
   const reflection = reflectionServices(SERVICES, [file_google_rpc_error_details]);
   return (router) => {
-    router.service(DistributionService, distributionService(domain.registrations, domain.lifecycle, domain.feed, metrics, shutdown));
+    router.service(DistributionService, distributionService(domain.registrations, domain.lifecycle, domain.transfers, domain.feed, metrics, shutdown));
     router.service(AdminService, adminService(domain.admin));
     router.service(QueryService, queryService(domain.queries));
     router.service(Health, healthService(health, shutdown));

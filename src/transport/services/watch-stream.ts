@@ -4,6 +4,7 @@ import { constants as http2 } from 'node:http2';
 import { create } from '@bufbuild/protobuf';
 import { Code, ConnectError } from '@connectrpc/connect';
 import { AssignmentEventSchema, type AssignmentEvent } from '../../../gen/crm/v1/distribution_pb.js';
+import { AssignmentReason } from '../../../gen/crm/v1/resources_pb.js';
 import type { AssignmentFeed, AssignmentFilter } from '../../domain/assignment/feed.ts';
 import type { AssignmentEvent as AssignmentView } from '../../domain/views.ts';
 import { encodeContact } from '../messages/encode.ts';
@@ -62,7 +63,12 @@ export async function* watchAssignments(feed: AssignmentFeed, filter: Assignment
     for (;;) {
       while (pending.length > 0) {
         const event = pending.shift()!;
-        yield create(AssignmentEventSchema, { contact: encodeContact(event.contact), fromQueue: event.fromQueue });
+        yield create(AssignmentEventSchema, {
+          contact: encodeContact(event.contact),
+          fromQueue: event.fromQueue,
+          reason: AssignmentReason[event.reason],
+          previousOperatorId: BigInt(event.previousOperatorId ?? 0),
+        });
       }
       if (ending) throw ending;
       if (controls.signal.aborted) return;

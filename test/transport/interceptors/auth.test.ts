@@ -46,6 +46,7 @@ function allowed(role: RoleToken['role'], path: string): boolean {
   return (
     path === '/crm.v1.DistributionService/UpdateContactStatus' ||
     path === '/crm.v1.DistributionService/WatchAssignments' ||
+    path === '/crm.v1.DistributionService/TransferContact' ||
     path.startsWith('/crm.v1.QueryService/')
   );
 }
@@ -145,6 +146,7 @@ describe('role x method matrix (tokens configured)', () => {
         '/crm.v1.DistributionService/RegisterContact',
         '/crm.v1.DistributionService/UpdateContactStatus',
         '/crm.v1.DistributionService/WatchAssignments',
+        '/crm.v1.DistributionService/TransferContact',
         ...['CreateOperator', 'UpdateOperator', 'CreateSource', 'UpdateSource', 'SetSourceOperators', 'SetOperatorWeight', 'RemoveSourceOperator'].map(
           (m) => `/crm.v1.AdminService/${m}`,
         ),

@@ -134,10 +134,10 @@ describe.each(['v1', 'v1alpha'] as const)('server reflection %s', (version) => {
 
   it('names each file by its import path', async () => {
     const protos = files(await r.ask(bySymbol('crm.v1.DistributionService')));
-    expect(protos.map((p) => p.name)).toEqual(['crm/v1/distribution.proto', 'crm/v1/resources.proto', 'google/protobuf/timestamp.proto']);
+    expect(protos.map((p) => p.name)).toEqual(['crm/v1/distribution.proto', 'crm/v1/resources.proto', 'google/protobuf/duration.proto', 'google/protobuf/timestamp.proto']);
     expect(protos[0]!.dependency).toEqual(['crm/v1/resources.proto']);
     const [resources] = files(await r.ask(byFilename('crm/v1/resources.proto')));
-    expect(resources!.dependency).toEqual(['google/protobuf/timestamp.proto']);
+    expect(resources!.dependency).toEqual(['google/protobuf/duration.proto', 'google/protobuf/timestamp.proto']);
   });
 
   it.each([

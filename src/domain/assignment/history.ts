@@ -19,14 +19,12 @@ export interface AssignmentChange {
  * `assigned`, which the unit of work publishes once the transaction commits.
  */
 export async function recordAssignments(tx: Tx, changes: readonly AssignmentChange[], at: Date, assigned: AssignmentEvent[]): Promise<void> {
-  const ids = await insertReturningIds(tx, Assignment, changes.map((change) => ({
-    contact: change.contact.id,
-    source: change.contact.source.id,
-    operator: change.contact.operator?.id ?? null,
-    previousOperator: change.previousOperatorId,
-    reason: change.reason,
-    assignedAt: at,
-  })));
+  const ids = await insertReturningIds(
+    tx,
+    'assignment',
+    ['contact_id', 'source_id', 'operator_id', 'previous_operator_id', 'reason', 'assigned_at'],
+    changes.map((c) => [c.contact.id, c.contact.source.id, c.contact.operator?.id ?? null, c.previousOperatorId, c.reason, at]),
+  );
   changes.forEach((change, i) => assigned.push(assignmentEvent(ids[i]!, change)));
 }
 

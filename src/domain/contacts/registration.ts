@@ -270,13 +270,12 @@ class BatchRegistration {
     }
     const created = states.filter((s) => s.isNew);
     if (created.length === 0) return;
-    const ids = await insertReturningIds(this.#tx, Lead, created.map(({ lead }) => ({
-      externalId: lead.externalId ?? null,
-      phone: lead.phone ?? null,
-      email: lead.email ?? null,
-      name: lead.name,
-      createdAt: lead.createdAt,
-    })));
+    const ids = await insertReturningIds(
+      this.#tx,
+      'lead',
+      ['external_id', 'phone', 'email', 'name', 'created_at'],
+      created.map(({ lead }) => [lead.externalId ?? null, lead.phone ?? null, lead.email ?? null, lead.name, lead.createdAt]),
+    );
     created.forEach((state, i) => (state.lead.id = ids[i]!));
   }
 
@@ -295,19 +294,24 @@ class BatchRegistration {
 
   async #insertContacts(decided: readonly (Decision | Error | RegisterContactResult | { replayOf: number })[], pool: CandidatePool): Promise<Outcomes> {
     const fresh = decided.filter(isDecision);
-    const ids = fresh.length === 0 ? [] : await insertReturningIds(this.#tx, Contact, fresh.map((d) => ({
-      lead: d.leadState.lead.id,
-      source: d.source.id,
-      operator: d.operatorId,
-      status: 'NEW' as const,
-      message: d.input.message,
-      requestId: d.requestId,
-      outcome: d.outcome,
-      createdAt: this.#now,
-      assignedAt: d.operatorId === null ? null : this.#now,
-      priority: PRIORITIES[d.input.priority],
-      acceptBy: d.operatorId === null ? null : acceptDeadline(d.source, this.#now),
-    })));
+    const ids = await insertReturningIds(
+      this.#tx,
+      'contact',
+      ['lead_id', 'source_id', 'operator_id', 'status', 'message', 'request_id', 'outcome', 'created_at', 'assigned_at', 'priority', 'accept_by'],
+      fresh.map((d) => [
+        d.leadState.lead.id,
+        d.source.id,
+        d.operatorId,
+        'NEW',
+        d.input.message,
+        d.requestId,
+        d.outcome,
+        this.#now,
+        d.operatorId === null ? null : this.#now,
+        PRIORITIES[d.input.priority],
+        d.operatorId === null ? null : acceptDeadline(d.source, this.#now),
+      ]),
+    );
     const results = new Map<Decision, RegisterContactResult>();
     const changes: AssignmentChange[] = [];
     fresh.forEach((d, i) => {

@@ -55,7 +55,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   const uow = new UnitOfWork(
     database.orm,
     config.database.kind === 'postgresql' ? notifyPublisher() : localPublisher(feed),
-    { unreachable: (error) => databaseHealth.suspect(error) },
+    { unreachable: (error) => databaseHealth.suspect(error), concurrency: database.connections },
   );
   // Several replicas may share a PostgreSQL database: watchers hear of every replica's assignments.
   const listener = config.database.kind === 'postgresql' ? await listenForAssignments(config.database.url, log, feedFromNotices(uow, feed, log)) : undefined;

@@ -25,7 +25,9 @@ export interface UnitOfWorkOptions {
 
 export interface UnitOfWorkHooks {
   /** A statement failed because the database could not be reached (the health check takes it from there). */
-  unreachable(error: unknown): void;
+  unreachable?(error: unknown): void;
+  /** Units that may use the database at once; more wait here, in order (see OpenDatabase.connections). */
+  concurrency?: number;
 }
 
 const MAX_ATTEMPTS = 5;
@@ -40,18 +42,20 @@ const MAX_ATTEMPTS = 5;
 export class UnitOfWork {
   readonly #orm: Orm;
   readonly #publisher: AssignmentPublisher;
-  readonly #hooks: UnitOfWorkHooks | undefined;
+  readonly #hooks: UnitOfWorkHooks;
+  readonly #slots: Slots;
 
-  constructor(orm: Orm, publisher: AssignmentPublisher, hooks?: UnitOfWorkHooks) {
+  constructor(orm: Orm, publisher: AssignmentPublisher, hooks: UnitOfWorkHooks = {}) {
     this.#orm = orm;
     this.#publisher = publisher;
     this.#hooks = hooks;
+    this.#slots = new Slots(hooks.concurrency ?? Number.POSITIVE_INFINITY);
   }
 
   /** Reads that need no transaction, on a fork of their own. */
   async read<T>(work: (tx: Tx) => Promise<T>): Promise<T> {
     try {
-      return await work(this.#orm.em.fork() as Tx);
+      return await this.#slots.use(() => work(this.#orm.em.fork() as Tx));
     } catch (error) {
       throw this.#translate(error);
     }
@@ -61,11 +65,11 @@ export class UnitOfWork {
     for (let attempt = 1; ; attempt++) {
       const assigned: AssignmentEvent[] = [];
       try {
-        const result = await (this.#orm.em.fork() as Tx).transactional(async (tx) => {
+        const result = await this.#slots.use(() => (this.#orm.em.fork() as Tx).transactional(async (tx) => {
           const value = await work(tx, assigned);
           await this.#publisher.stage(tx, assigned);
           return value;
-        });
+        }));
         this.#publisher.committed(assigned);
         return result;
       } catch (error) {
@@ -83,7 +87,7 @@ export class UnitOfWork {
   #translate(error: unknown): unknown {
     switch (databaseFault(error)) {
       case 'unreachable':
-        this.#hooks?.unreachable(error);
+        this.#hooks.unreachable?.(error);
         return new UnavailableError('the database is unreachable; retry', { cause: error });
       case 'busy':
         return new UnavailableError('the database is busy; retry', { cause: error });
@@ -91,6 +95,30 @@ export class UnitOfWork {
         return new StorageFullError('the database is out of space', { cause: error });
       default:
         return error;
+    }
+  }
+}
+
+/** A counting semaphore: at most `size` holders at once, the rest served in arrival order. */
+class Slots {
+  readonly #size: number;
+  readonly #waiting: (() => void)[] = [];
+  #held = 0;
+
+  constructor(size: number) {
+    this.#size = size;
+  }
+
+  async use<T>(work: () => Promise<T>): Promise<T> {
+    if (this.#held < this.#size) this.#held += 1;
+    // A slot is handed over directly by the holder that frees it.
+    else await new Promise<void>((resolve) => this.#waiting.push(resolve));
+    try {
+      return await work();
+    } finally {
+      const next = this.#waiting.shift();
+      if (next) next();
+      else this.#held -= 1;
     }
   }
 }

@@ -19,6 +19,8 @@ export type Orm = MikroORM;
 /** An open database: the ORM, a cheap reachability check and the way to close it. */
 export interface OpenDatabase {
   orm: Orm;
+  /** How many units of work may use it at once (no limit on SQLite: its one connection serialises them). */
+  connections: number;
   /** Resolves once the database answered a trivial query. */
   probe(): Promise<void>;
   close(): Promise<void>;
@@ -70,8 +72,22 @@ const POSTGRES_TIMEOUTS = {
   keepAlive: true,
 };
 
+/**
+ * PostgreSQL connections per process. The unit of work lets no more units than
+ * this run at once, so a burst of calls queues in the process rather than in
+ * the pool, where waiting longer than connectionTimeoutMillis would read as
+ * an unreachable database.
+ */
+export const POSTGRES_CONNECTIONS = 10;
+
 export function postgresConfig(url: string) {
-  return definePostgresConfig({ ...common('postgresql'), clientUrl: url, driver: ResilientPostgreSqlDriver, driverOptions: POSTGRES_TIMEOUTS });
+  return definePostgresConfig({
+    ...common('postgresql'),
+    clientUrl: url,
+    driver: ResilientPostgreSqlDriver,
+    driverOptions: POSTGRES_TIMEOUTS,
+    pool: { min: 0, max: POSTGRES_CONNECTIONS },
+  });
 }
 
 /** Opens the database, applies durability settings and pending migrations. */
@@ -79,7 +95,7 @@ export async function openDatabase(target: DatabaseTarget, options: SqliteOption
   if (target.kind === 'postgresql') {
     const orm = await PostgresORM.init(postgresConfig(target.url));
     await migrateExclusively(target.url, () => orm.migrator.up());
-    return { orm, probe: () => selectOne(orm), close: () => orm.close() };
+    return { orm, connections: POSTGRES_CONNECTIONS, probe: () => selectOne(orm), close: () => orm.close() };
   }
   const file = target.path !== ':memory:';
   if (file) mkdirSync(dirname(target.path), { recursive: true });
@@ -103,6 +119,7 @@ export async function openDatabase(target: DatabaseTarget, options: SqliteOption
     }
     return {
       orm,
+      connections: Number.POSITIVE_INFINITY,
       probe: () => selectOne(orm),
       async close() {
         await orm.close();

@@ -153,11 +153,15 @@ export declare type LeadIdentity = Message<"crm.v1.LeadIdentity"> & {
   externalId: string;
 
   /**
+   * Normalised to + and its digits. White space alone counts as no phone.
+   *
    * @generated from field: string phone = 2;
    */
   phone: string;
 
   /**
+   * Trimmed and lower-cased. White space alone counts as no email.
+   *
    * @generated from field: string email = 3;
    */
   email: string;

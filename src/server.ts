@@ -26,6 +26,7 @@ import { errorInterceptor } from './transport/interceptors/errors.ts';
 import { HealthStatus } from './transport/services/health.ts';
 import { createLimitedHttp2Server } from './transport/http2-server.ts';
 import { observeCalls } from './transport/interceptors/observability.ts';
+import { validationInterceptor } from './transport/interceptors/validation.ts';
 import { routes, SERVICES } from './transport/services/routes.ts';
 
 /** How long calls in flight may take to finish at shutdown before their connections are cut. */
@@ -72,8 +73,8 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   const shutdown = new AbortController();
   const handler = nodeHandler({
     routes: routes(domain, health, metrics, shutdown.signal),
-    // Outermost first: observe the final status, then authenticate, then map domain errors.
-    interceptors: [observeCalls(log, metrics), ...(config.tokens.length > 0 ? [authInterceptor(config.tokens)] : []), errorInterceptor(log)],
+    // Outermost first: observe the final status, then authenticate, then map domain errors, then check the request against its rules.
+    interceptors: [observeCalls(log, metrics), ...(config.tokens.length > 0 ? [authInterceptor(config.tokens)] : []), errorInterceptor(log), validationInterceptor()],
     readMaxBytes: config.maxMessageBytes,
   });
   const { server, closeSessions, destroySessions } = createLimitedHttp2Server(handler, config.connections, (path) => !STREAMING_REQUESTS.has(path));

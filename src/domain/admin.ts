@@ -24,6 +24,13 @@ export interface SourceSettings {
   acceptWithinMs: number;
 }
 
+/** The unique values a write sets, for the message when one of them is taken. */
+interface UniqueValues {
+  operatorName?: string;
+  sourceName?: string;
+  sourceCode?: string | null;
+}
+
 export interface OperatorWeightInput {
   operatorId: number;
   weight: number;
@@ -43,7 +50,7 @@ export class Admin {
       const createdAt = new Date();
       const id = await tx.insert(Operator, { ...input, openLoad: 0, createdAt });
       return { id, ...input, openLoad: 0, createdAt };
-    });
+    }, { operatorName: input.name });
   }
 
   updateOperator(operatorId: number, changes: OperatorChanges): Promise<OperatorView> {
@@ -54,7 +61,7 @@ export class Admin {
       if (Object.keys(changes).length > 0) await tx.nativeUpdate(Operator, { id: operatorId }, changes);
       if (gainedRoom) await this.#drain(tx, { operatorIds: [operatorId] }, assigned);
       return operatorView(await findOperator(tx, operatorId));
-    });
+    }, { operatorName: changes.name });
   }
 
   createSource(settings: SourceSettings): Promise<SourceView> {
@@ -62,7 +69,7 @@ export class Admin {
       const createdAt = new Date();
       const id = await tx.insert(Source, { ...settings, createdAt });
       return { id, ...settings, createdAt, operators: [] };
-    });
+    }, { sourceName: settings.name, sourceCode: settings.code });
   }
 
   updateSource(sourceId: number, changes: Partial<SourceSettings>): Promise<SourceView> {
@@ -71,7 +78,7 @@ export class Admin {
       if (Object.keys(changes).length > 0) await tx.nativeUpdate(Source, { id: sourceId }, changes);
       if (changes.strategy !== undefined && changes.strategy !== before.strategy) await restartRoundRobin(tx, sourceId);
       return sourceView(tx, sourceId);
-    });
+    }, { sourceName: changes.name, sourceCode: changes.code });
   }
 
   /** Replaces the source's whole operator list. */
@@ -117,23 +124,30 @@ export class Admin {
     return drainQueue(tx, scope, this.#random, assigned);
   }
 
-  /** Runs a unit of work in which a unique violation on a name or code means it is taken. */
-  #write<T>(work: (tx: Tx, assigned: AssignmentEvent[]) => Promise<T>): Promise<T> {
-    return this.#uow.run(work, { uniqueViolation: nameTaken });
+  /** Runs a unit of work in which a unique violation on a name or code it sets means that value is taken. */
+  #write<T>(work: (tx: Tx, assigned: AssignmentEvent[]) => Promise<T>, sets: UniqueValues = {}): Promise<T> {
+    return this.#uow.run(work, { uniqueViolation: (error) => nameTaken(error, sets) });
   }
 }
 
 /**
  * Reads the violated constraint (SQLite "source.code", PostgreSQL
  * "source_code_unique"): a taken operator name, source name or code is the
- * caller's error; any other (a concurrent writer's row) is run again.
+ * caller's error, named with the value the write set; any other (a concurrent
+ * writer's row) is run again.
  */
-function nameTaken(error: unknown): AlreadyExistsError | undefined {
+function nameTaken(error: unknown, sets: UniqueValues): AlreadyExistsError | undefined {
   const message = error instanceof Error ? error.message : '';
   const constraint = message.slice(message.toLowerCase().lastIndexOf('constraint'));
   const [, table, column] = /\b(operator|source)[._](name|code)(?:_unique)?\b/.exec(constraint) ?? [];
-  if (table === undefined) return undefined;
-  return new AlreadyExistsError(table === 'source' ? `a source with this ${column} already exists` : 'an operator with this name already exists');
+  if (table === 'operator') return taken('an operator named', sets.operatorName);
+  if (table === 'source') return column === 'code' ? taken('a source with code', sets.sourceCode) : taken('a source named', sets.sourceName);
+  return undefined;
+}
+
+/** Only a value the write set can be the one taken; without it, the violation is not this write's. */
+function taken(what: string, value: string | null | undefined): AlreadyExistsError | undefined {
+  return value == null ? undefined : new AlreadyExistsError(`${what} ${JSON.stringify(value)} already exists`);
 }
 
 export function operatorView(operator: IOperator): OperatorView {

@@ -1,24 +1,36 @@
 // The Node.js request handler: Connect's own adapter (connectNodeAdapter), plus
-// one thing it lacks. Connect answers a request body that is not a valid
-// protobuf message with INTERNAL, before any interceptor runs; the contract
-// wants INVALID_ARGUMENT. So each binary request message is checked here as it
-// streams in; a malformed one is replaced by an empty message and flagged, and
-// the refuseMalformed interceptor answers INVALID_ARGUMENT in whatever protocol
-// the call speaks.
+// the check of request messages it lacks. Connect answers a request body that
+// is not a valid protobuf message with INTERNAL, before any interceptor runs;
+// the contract wants INVALID_ARGUMENT. And Connect reads JSON leniently: an unknown field or
+// enum name is dropped, and the call goes on without it. So each request
+// message is checked here as it streams in: a binary one must parse, a JSON one
+// must pass strict-json.ts. A bad one is replaced by an empty message and
+// flagged, and the refuseMalformed interceptor answers INVALID_ARGUMENT in
+// whatever protocol the call speaks (for JSON, with a BadRequest detail naming
+// each bad field).
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
-import { fromBinary, type DescMessage } from '@bufbuild/protobuf';
+import { fromBinary, type DescMessage, type JsonValue } from '@bufbuild/protobuf';
 import { Code, ConnectError, createConnectRouter, createContextKey, createContextValues, type ConnectRouter, type Interceptor } from '@connectrpc/connect';
 import { compressionBrotli, compressionGzip, universalRequestFromNodeRequest, universalResponseToNodeResponse } from '@connectrpc/connect-node';
 import type { UniversalHandler } from '@connectrpc/connect/protocol';
+import { InvalidArgumentError } from '../domain/errors.ts';
+import { invalidArgument } from './interceptors/errors.ts';
+import { strictJsonViolations } from './messages/strict-json.ts';
 
-const malformedRequest = createContextKey<string | undefined>(undefined, { description: 'why the request message could not be parsed' });
+const refusedRequest = createContextKey<ConnectError | undefined>(undefined, { description: 'why the request message is refused before any interceptor sees it' });
 
 /**
- * Resets the call's HTTP/2 stream with the given error code. For a server
- * stream whose client stopped reading: its status can no longer be sent
- * behind the data it does not take, but a reset still reaches it.
+ * Resets the call's HTTP/2 stream with the given error code (over HTTP/1.1,
+ * which has no streams, closes its connection). For a server stream whose
+ * client stopped reading: its status can no longer be sent behind the data it
+ * does not take, but a reset still reaches it.
  */
 export const resetStream = createContextKey<(code: number) => void>(() => undefined, { description: 'resets the HTTP/2 stream of the call' });
+
+/** HTTP/2 and HTTP/1.1 requests alike (the port serves both). */
+export type NodeRequest = Http2ServerRequest | IncomingMessage;
+export type NodeResponse = Http2ServerResponse | ServerResponse;
 
 export interface AdapterOptions {
   routes: (router: ConnectRouter) => void;
@@ -26,29 +38,37 @@ export interface AdapterOptions {
   readMaxBytes: number;
 }
 
-export function nodeHandler(options: AdapterOptions): (req: Http2ServerRequest, res: Http2ServerResponse) => void {
+export function nodeHandler(options: AdapterOptions): (req: NodeRequest, res: NodeResponse) => void {
   const router = createConnectRouter({
     interceptors: [refuseMalformed, ...options.interceptors],
     readMaxBytes: options.readMaxBytes,
     acceptCompression: [compressionGzip, compressionBrotli],
+    // Strict as the protobuf JSON spec, for what the check below leaves to Connect (compressed bodies).
+    jsonOptions: { ignoreUnknownFields: false },
   });
   options.routes(router);
   const handlers = new Map(router.handlers.map((h) => [h.requestPath, h]));
   return (req, res) => {
-    const handler = handlers.get(req.url.split('?', 2)[0]!);
+    const handler = handlers.get((req.url ?? '').split('?', 2)[0]!);
     if (!handler) {
-      res.writeHead(404).end();
+      res.statusCode = 404;
+      res.end();
       return;
     }
     const call = (body: AsyncIterable<Uint8Array>) => {
       const contextValues = createContextValues();
       contextValues.set(resetStream, (code) => {
-        if (!res.stream.destroyed) res.stream.close(code);
+        if (!('stream' in res)) res.destroy();
+        else if (!res.stream.destroyed) res.stream.close(code);
       });
       const universal = universalRequestFromNodeRequest(req, res, undefined, contextValues);
       universal.body = body;
       const check = bodyCheck(req.headers['content-type'], req.headers['content-encoding'] ?? req.headers['connect-content-encoding']);
-      if (check) universal.body = checkMessages(body, check, handler.method.input, options.readMaxBytes, (reason) => contextValues.set(malformedRequest, reason));
+      if (check) {
+        const refuse = (refusal: ConnectError) => contextValues.set(refusedRequest, refusal);
+        const checkMessage = check.format === 'json' ? jsonChecker(handler.method.input, refuse) : binaryChecker(handler.method.input, refuse);
+        universal.body = checkMessages(body, check.framing, checkMessage, options.readMaxBytes);
+      }
       void serve(handler, universal, res);
     };
     const { methodKind } = handler.method;
@@ -69,7 +89,7 @@ const ENVELOPE_BYTES = 5;
  * as soon as it outgrows `limit` (Connect then refuses it as too large,
  * reading no more than it must).
  */
-function whenRead(req: Http2ServerRequest, limit: number, call: (body: AsyncIterable<Uint8Array>) => void): void {
+function whenRead(req: NodeRequest, limit: number, call: (body: AsyncIterable<Uint8Array>) => void): void {
   const chunks: Buffer[] = [];
   let size = 0;
   const onData = (chunk: Buffer) => {
@@ -91,7 +111,7 @@ function whenRead(req: Http2ServerRequest, limit: number, call: (body: AsyncIter
   req.on('data', onData).once('end', onEnd);
 }
 
-async function serve(handler: UniversalHandler, request: Parameters<UniversalHandler>[0], res: Http2ServerResponse): Promise<void> {
+async function serve(handler: UniversalHandler, request: Parameters<UniversalHandler>[0], res: NodeResponse): Promise<void> {
   try {
     await universalResponseToNodeResponse(await handler(request), res);
   } catch (error) {
@@ -103,8 +123,8 @@ async function serve(handler: UniversalHandler, request: Parameters<UniversalHan
 /** First in the chain: a flagged request never reaches auth, logging of its fields, or a handler. */
 const refuseMalformed: Interceptor = (next) => async (request) => {
   const refuse = () => {
-    const reason = request.contextValues.get(malformedRequest);
-    if (reason !== undefined) throw new ConnectError(`the request is not a valid ${request.method.input.typeName} message (${reason})`, Code.InvalidArgument);
+    const refusal = request.contextValues.get(refusedRequest);
+    if (refusal !== undefined) throw refusal;
   };
   if (!request.stream) {
     refuse();
@@ -123,21 +143,28 @@ const refuseMalformed: Interceptor = (next) => async (request) => {
   });
 };
 
-/** Enveloped protocols frame each message; Connect unary sends it bare. Compressed or JSON bodies are left to Connect. */
-function bodyCheck(contentType: string | undefined, encoding: string | string[] | undefined): 'enveloped' | 'bare' | undefined {
+interface BodyCheck {
+  /** Enveloped protocols frame each message; Connect unary sends it bare. */
+  framing: 'enveloped' | 'bare';
+  format: 'binary' | 'json';
+}
+
+/** How to check a request body of this type; compressed bodies are left to Connect. */
+function bodyCheck(contentType: string | undefined, encoding: string | string[] | undefined): BodyCheck | undefined {
   if (encoding !== undefined && encoding !== 'identity') return undefined;
   const type = (contentType ?? '').split(';')[0]!.trim();
-  if (/^application\/(grpc|grpc-web|connect)(\+proto)?$/.test(type)) return 'enveloped';
-  if (type === 'application/proto') return 'bare';
+  const enveloped = /^application\/(?:grpc|grpc-web|connect)(?:\+(proto|json))?$/.exec(type);
+  if (enveloped) return { framing: 'enveloped', format: enveloped[1] === 'json' ? 'json' : 'binary' };
+  if (type === 'application/proto') return { framing: 'bare', format: 'binary' };
+  if (type === 'application/json') return { framing: 'bare', format: 'json' };
   return undefined;
 }
 
 async function* checkMessages(
   body: AsyncIterable<Uint8Array>,
-  framing: 'enveloped' | 'bare',
-  schema: DescMessage,
+  framing: BodyCheck['framing'],
+  check: (message: Uint8Array) => Uint8Array,
   maxBytes: number,
-  flag: (reason: string) => void,
 ): AsyncGenerator<Uint8Array> {
   let pending: Uint8Array = new Uint8Array(0);
   let passThrough = false;
@@ -166,27 +193,55 @@ async function* checkMessages(
       }
       if (pending.length < 5 + length) break;
       const message = pending.subarray(5, 5 + length);
-      const kept = checked(message, schema, flag);
+      const kept = check(message);
       // A valid frame goes on as it came; only a malformed one is rebuilt (empty).
       yield kept === message ? pending.subarray(0, 5 + length) : envelope(pending[0]!, kept);
       pending = pending.subarray(5 + length);
     }
   }
   if (passThrough) return;
-  if (framing === 'bare') yield checked(pending, schema, flag);
+  if (framing === 'bare') yield check(pending);
   else if (pending.length > 0) yield pending;
 }
 
-/** The message if it parses, else an empty one (and the reason flagged). */
-function checked(message: Uint8Array, schema: DescMessage, flag: (reason: string) => void): Uint8Array {
-  try {
-    fromBinary(schema, message);
-    return message;
-  } catch (error) {
-    // Plain words only (see domain/errors.ts): grpc-js leaves a percent-encoded ':' as is.
-    flag((error instanceof Error ? error.message : String(error)).replace(/[:;,]/g, ''));
-    return new Uint8Array(0);
-  }
+/** Passes a binary message that parses; refuses any other, leaving an empty one in its place. */
+function binaryChecker(schema: DescMessage, refuse: (refusal: ConnectError) => void): (message: Uint8Array) => Uint8Array {
+  return (message) => {
+    try {
+      fromBinary(schema, message);
+      return message;
+    } catch (error) {
+      // Plain words only (see domain/errors.ts): grpc-js leaves a percent-encoded ':' as is.
+      const reason = (error instanceof Error ? error.message : String(error)).replace(/[:;,]/g, '');
+      refuse(new ConnectError(`the request is not a valid ${schema.typeName} message (${reason})`, Code.InvalidArgument));
+      return new Uint8Array(0);
+    }
+  };
+}
+
+const EMPTY_JSON_MESSAGE = new TextEncoder().encode('{}');
+const utf8 = new TextDecoder();
+
+/**
+ * Passes a JSON message strict-json.ts finds nothing wrong with; refuses any
+ * other, leaving `{}` in its place. Text that is not JSON at all is passed on
+ * for Connect to refuse. A valid message is parsed twice (here and by
+ * Connect): handing Connect the parsed value instead would skip protobuf-es's
+ * check for duplicate keys, which only its own parse of the text makes.
+ */
+function jsonChecker(schema: DescMessage, refuse: (refusal: ConnectError) => void): (message: Uint8Array) => Uint8Array {
+  return (message) => {
+    let json: JsonValue;
+    try {
+      json = JSON.parse(utf8.decode(message)) as JsonValue;
+    } catch {
+      return message;
+    }
+    const violations = strictJsonViolations(schema, json);
+    if (violations.length === 0) return message;
+    refuse(invalidArgument(new InvalidArgumentError(violations), []));
+    return EMPTY_JSON_MESSAGE;
+  };
 }
 
 function envelope(flags: number, data: Uint8Array): Uint8Array {

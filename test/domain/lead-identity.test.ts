@@ -1,6 +1,5 @@
 import { describe, it, expect } from 'vitest';
 import {
-  identityViolations,
   missingIdentifiers,
   normalizeIdentifiers,
   normalizePhone,
@@ -77,62 +76,6 @@ describe('normalizeIdentifiers', () => {
       phone: '+88005553535',
       email: 'a@b.ru',
     });
-  });
-});
-
-describe('identityViolations', () => {
-  it('no violations for a valid identity (any one identifier is enough)', () => {
-    expect(identityViolations(raw({ externalId: 'x' }), 'lead')).toEqual([]);
-    expect(identityViolations(raw({ phone: '+7 999 123-45-67' }), 'lead')).toEqual([]);
-    expect(identityViolations(raw({ email: ' USER@Example.com ' }), 'lead')).toEqual([]);
-    expect(identityViolations(raw({ externalId: 'x', phone: '123', email: 'a@b' }), 'lead')).toEqual([]);
-  });
-
-  it('empty identity: one violation on the identity path itself, naming the three identifiers', () => {
-    const violations = identityViolations(raw(), 'lead');
-    expect(violations).toHaveLength(1);
-    expect(violations[0]!.field).toBe('lead');
-    expect(violations[0]!.description).toMatch(/external_id/);
-    expect(violations[0]!.description).toMatch(/phone/);
-    expect(violations[0]!.description).toMatch(/email/);
-  });
-
-  it('whitespace-only identifiers count as empty (and a blank phone is not a phone violation)', () => {
-    expect(identityViolations(raw({ externalId: '  ', phone: '   ', email: ' ' }), 'lead').map((v) => v.field)).toEqual(['lead']);
-  });
-
-  it('a phone without digits is a violation at <path>.phone', () => {
-    const violations = identityViolations(raw({ externalId: 'x', phone: 'call me' }), 'lead');
-    expect(violations.map((v) => v.field)).toEqual(['lead.phone']);
-    expect(violations[0]!.description).toMatch(/digits/);
-  });
-
-  it('a phone without digits as the only identifier: both the empty identity and the phone are reported', () => {
-    expect(identityViolations(raw({ phone: 'abc' }), 'lead').map((v) => v.field)).toEqual(['lead', 'lead.phone']);
-  });
-
-  for (const email of ['not-an-email', 'a@b@c', 'a b@c.d', '@example.com', 'user@', '@', 'user@exa mple.com']) {
-    it(`malformed email ${JSON.stringify(email)} is a violation at <path>.email`, () => {
-      const violations = identityViolations(raw({ externalId: 'x', email }), 'lead');
-      expect(violations.map((v) => v.field)).toEqual(['lead.email']);
-    });
-  }
-
-  it('a malformed email as the only identifier reports only the email (the identity is not empty)', () => {
-    expect(identityViolations(raw({ email: 'nope' }), 'lead').map((v) => v.field)).toEqual(['lead.email']);
-  });
-
-  it('all problems at once: bad phone and bad email', () => {
-    expect(identityViolations(raw({ phone: '---', email: 'x@y@z' }), 'lead').map((v) => v.field)).toEqual(['lead.phone', 'lead.email']);
-  });
-
-  it('field paths are built on the given path', () => {
-    expect(identityViolations(raw(), 'identity').map((v) => v.field)).toEqual(['identity']);
-    expect(identityViolations(raw({ phone: 'x' }), 'request.lead').map((v) => v.field)).toEqual(['request.lead', 'request.lead.phone']);
-    expect(identityViolations(raw({ phone: 'x', email: 'y' }), 'request.lead').map((v) => v.field)).toEqual([
-      'request.lead.phone',
-      'request.lead.email',
-    ]);
   });
 });
 

@@ -303,6 +303,7 @@ function fuzzBody(method: DescMethod, r: Random): Buffer {
 function watchAccepts(body: Buffer): boolean {
   try {
     const request = fromBinary(WatchAssignmentsRequestSchema, body);
+    // Beyond 2^53 the filter names no row: NOT_FOUND ends the stream.
     const ok = (id: bigint) => id >= 0n && id <= MAX_SAFE;
     return ok(request.operatorId) && ok(request.sourceId);
   } catch {
@@ -502,7 +503,7 @@ describe('structurally valid hostile values', () => {
       ['lead name 500 KB', () => t.distribution.registerContact({ source: src(), lead: { externalId: unique('l'), name: huge } }), invalid('lead.name')],
       ['phone 33 chars', () => t.distribution.registerContact({ source: src(), lead: { phone: '1'.repeat(33) } }), invalid('lead.phone')],
       ['phone without digits', () => t.distribution.registerContact({ source: src(), lead: { externalId: unique('l'), phone: "'; DROP TABLE lead; --" } }), invalid('lead.phone')],
-      ['only a phone, without digits', () => t.distribution.registerContact({ source: src(), lead: { phone: '() - +' } }), invalid('lead', 'lead.phone')],
+      ['only a phone, without digits', () => t.distribution.registerContact({ source: src(), lead: { phone: '() - +' } }), invalid('lead.phone')],
       ['email without @', () => t.distribution.registerContact({ source: src(), lead: { email: 'not-an-email' } }), invalid('lead.email')],
       ['email with spaces (SQL)', () => t.distribution.registerContact({ source: src(), lead: { email: "' OR 1=1 --@x" } }), invalid('lead.email')],
       ['email 321 chars', () => t.distribution.registerContact({ source: src(), lead: { email: `${'a'.repeat(310)}@example.com` } }), invalid('lead.email')],
@@ -520,22 +521,26 @@ describe('structurally valid hostile values', () => {
           ['min int64', MIN_INT64],
           ['2^53', MAX_SAFE + 1n],
         ] as const
-      ).flatMap(([label, id]): [string, () => Promise<unknown>, Outcome][] => [
-        [`register source_id ${label}`, () => t.distribution.registerContact({ source: { case: 'sourceId', value: id }, lead: lead() }), invalid('source_id')],
-        [`update contact_id ${label}`, () => t.distribution.updateContactStatus({ contactId: id, status: ContactStatus.CLOSED }), invalid('contact_id')],
-        [`update operator_id ${label}`, () => t.admin.updateOperator({ operatorId: id, active: false }), invalid('operator_id')],
-        [`update source_id ${label}`, () => t.admin.updateSource({ sourceId: id, name: unique('s') }), invalid('source_id')],
-        [`set weights source_id ${label}`, () => t.admin.setSourceOperators({ sourceId: id, operators: [] }), invalid('source_id')],
-        [`set weights operator_id ${label}`, () => t.admin.setSourceOperators({ sourceId, operators: [{ operatorId: id, weight: 1 }] }), invalid('operators[0].operator_id')],
-        [`set weight operator_id ${label}`, () => t.admin.setOperatorWeight({ sourceId, operatorId: id, weight: 1 }), invalid('operator_id')],
-        [`remove operator_id ${label}`, () => t.admin.removeSourceOperator({ sourceId, operatorId: id }), invalid('operator_id')],
-        [`get operator ${label}`, () => t.query.getOperator({ operatorId: id }), invalid('operator_id')],
-        [`get source ${label}`, () => t.query.getSource({ source: { case: 'sourceId', value: id } }), invalid('source_id')],
-        [`get lead ${label}`, () => t.query.getLead({ lead: { case: 'leadId', value: id } }), invalid('lead_id')],
-        [`distribution stats ${label}`, () => t.query.getDistributionStats({ sourceId: id }), invalid('source_id')],
-      ]),
+      ).flatMap(([label, id]): [string, () => Promise<unknown>, Outcome][] => {
+        // A positive int64 is a valid id, even beyond 2^53: no row has it, so NOT_FOUND (never another row's).
+        const refused = (field: string) => (id > 0n ? notFound : invalid(field));
+        return [
+          [`register source_id ${label}`, () => t.distribution.registerContact({ source: { case: 'sourceId', value: id }, lead: lead() }), refused('source_id')],
+          [`update contact_id ${label}`, () => t.distribution.updateContactStatus({ contactId: id, status: ContactStatus.CLOSED }), refused('contact_id')],
+          [`update operator_id ${label}`, () => t.admin.updateOperator({ operatorId: id, active: false }), refused('operator_id')],
+          [`update source_id ${label}`, () => t.admin.updateSource({ sourceId: id, name: unique('s') }), refused('source_id')],
+          [`set weights source_id ${label}`, () => t.admin.setSourceOperators({ sourceId: id, operators: [] }), refused('source_id')],
+          [`set weights operator_id ${label}`, () => t.admin.setSourceOperators({ sourceId, operators: [{ operatorId: id, weight: 1 }] }), refused('operators[0].operator_id')],
+          [`set weight operator_id ${label}`, () => t.admin.setOperatorWeight({ sourceId, operatorId: id, weight: 1 }), refused('operator_id')],
+          [`remove operator_id ${label}`, () => t.admin.removeSourceOperator({ sourceId, operatorId: id }), refused('operator_id')],
+          [`get operator ${label}`, () => t.query.getOperator({ operatorId: id }), refused('operator_id')],
+          [`get source ${label}`, () => t.query.getSource({ source: { case: 'sourceId', value: id } }), refused('source_id')],
+          [`get lead ${label}`, () => t.query.getLead({ lead: { case: 'leadId', value: id } }), refused('lead_id')],
+          [`distribution stats ${label}`, () => t.query.getDistributionStats({ sourceId: id }), refused('source_id')],
+        ];
+      }),
       ['list contacts lead_id -1', () => t.query.listContacts({ leadId: -1n }), invalid('lead_id')],
-      ['list contacts operator_id max int64', () => t.query.listContacts({ operatorId: MAX_INT64 }), invalid('operator_id')],
+      ['list contacts operator_id max int64', () => t.query.listContacts({ operatorId: MAX_INT64 }), notFound],
       // Valid ids that name nothing.
       ['get operator 2^53-1', () => t.query.getOperator({ operatorId: MAX_SAFE }), notFound],
       ['update contact 2^53-1', () => t.distribution.updateContactStatus({ contactId: MAX_SAFE, status: ContactStatus.CLOSED }), notFound],
@@ -588,7 +593,7 @@ describe('structurally valid hostile values', () => {
     expect((await t.query.listContacts({ sourceId })).contacts).toEqual(contactBefore);
   });
 
-  it('WatchAssignments refuses a bad filter with INVALID_ARGUMENT naming the field', async () => {
+  it('WatchAssignments refuses a bad filter: INVALID_ARGUMENT naming the field, NOT_FOUND for an id beyond any row', async () => {
     const ends = async (request: { operatorId?: bigint; sourceId?: bigint }) => {
       const stream = t.distribution.watchAssignments(request);
       stream.on('data', () => undefined);
@@ -606,7 +611,7 @@ describe('structurally valid hostile values', () => {
     };
     expect(actual).toEqual({
       'operator_id -1': invalid('operator_id'),
-      'source_id max int64': invalid('source_id'),
+      'source_id max int64': notFound,
       'operator_id min int64': invalid('operator_id'),
     });
   });

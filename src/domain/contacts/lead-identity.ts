@@ -1,5 +1,3 @@
-import type { FieldViolation } from '../errors.ts';
-
 /** A lead's identifiers in their stored form; null where not given. */
 export interface LeadIdentifiers {
   externalId: string | null;
@@ -23,22 +21,6 @@ export function normalizeIdentifiers(raw: { externalId: string; phone: string; e
     phone: normalizePhone(raw.phone.trim()),
     email: orNull(raw.email.trim().toLowerCase()),
   };
-}
-
-/** Checks the raw identity; `path` is the identity's field path in the request. */
-export function identityViolations(raw: { externalId: string; phone: string; email: string }, path: string): FieldViolation[] {
-  const ids = normalizeIdentifiers(raw);
-  const violations: FieldViolation[] = [];
-  if (ids.externalId === null && ids.phone === null && ids.email === null) {
-    violations.push({ field: path, description: 'needs at least one of external_id or phone or email' });
-  }
-  if (raw.phone.trim() !== '' && ids.phone === null) {
-    violations.push({ field: `${path}.phone`, description: 'must contain digits' });
-  }
-  if (ids.email !== null && !/^[^@\s]+@[^@\s]+$/.test(ids.email)) {
-    violations.push({ field: `${path}.email`, description: 'must be an email address' });
-  }
-  return violations;
 }
 
 const IDENTIFIER_KEYS = ['externalId', 'phone', 'email'] as const;

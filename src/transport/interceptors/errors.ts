@@ -3,6 +3,8 @@
 // ends with that reason, whatever failed after; anything else is a bug:
 // INTERNAL with a fixed message, logged with its stack, never sent.
 import { create } from '@bufbuild/protobuf';
+import { ValidationError } from '@bufbuild/protovalidate';
+import { pathToString } from '@bufbuild/protobuf/reflect';
 import { Code, ConnectError, type Interceptor } from '@connectrpc/connect';
 import type { Logger } from 'pino';
 import { BadRequestSchema } from '../../../gen/google/rpc/error_details_pb.js';
@@ -10,14 +12,14 @@ import { AlreadyExistsError, FailedPreconditionError, InvalidArgumentError, NotF
 import { atCallEnd } from './call-end.ts';
 
 function toConnectError(error: unknown, signal: AbortSignal, log: Logger, procedure: string): ConnectError {
+  // A request that breaks its schema's buf.validate rules (@connectrpc/validate): the contract's shape, plus protovalidate's own detail.
+  if (error instanceof ConnectError && error.cause instanceof ValidationError) {
+    const violations = error.cause.violations.map((v) => ({ field: pathToString(v.field), description: v.message }));
+    return invalidArgument(new InvalidArgumentError(violations), error.details);
+  }
   if (error instanceof ConnectError) return error;
   if (signal.aborted) return abandoned(signal.reason);
-  if (error instanceof InvalidArgumentError) {
-    const detail = create(BadRequestSchema, {
-      fieldViolations: error.violations.map((v) => ({ field: v.field, description: v.description })),
-    });
-    return new ConnectError(error.message, Code.InvalidArgument, undefined, [{ desc: BadRequestSchema, value: detail }]);
-  }
+  if (error instanceof InvalidArgumentError) return invalidArgument(error, []);
   if (error instanceof NotFoundError) return new ConnectError(error.message, Code.NotFound);
   if (error instanceof AlreadyExistsError) return new ConnectError(error.message, Code.AlreadyExists);
   if (error instanceof FailedPreconditionError) return new ConnectError(error.message, Code.FailedPrecondition);
@@ -26,6 +28,15 @@ function toConnectError(error: unknown, signal: AbortSignal, log: Logger, proced
   if (error instanceof StorageFullError) return new ConnectError(error.message, Code.ResourceExhausted);
   log.error({ err: error, procedure }, 'unexpected error');
   return new ConnectError('internal error', Code.Internal);
+}
+
+/** INVALID_ARGUMENT naming every bad field, with a google.rpc.BadRequest of one violation per field (and any details already made). */
+export function invalidArgument(error: InvalidArgumentError, details: ConnectError['details']): ConnectError {
+  const outgoing = details.filter((detail) => 'desc' in detail);
+  const badRequest = create(BadRequestSchema, {
+    fieldViolations: error.violations.map((v) => ({ field: v.field, description: v.description })),
+  });
+  return new ConnectError(error.message, Code.InvalidArgument, undefined, [{ desc: BadRequestSchema, value: badRequest }, ...outgoing]);
 }
 
 /** Why the call's signal fired: the client cancelled or hung up, or its deadline passed. */

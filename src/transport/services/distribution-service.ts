@@ -6,12 +6,11 @@ import type { ContactLifecycle } from '../../domain/contacts/lifecycle.ts';
 import type { RegisterContactInput, Registrations } from '../../domain/contacts/registration.ts';
 import type { Transfers } from '../../domain/contacts/transfer.ts';
 import type { SourceKey } from '../../domain/sources.ts';
-import { identityViolations } from '../../domain/contacts/lead-identity.ts';
 import type { Metrics } from '../../metrics.ts';
 import { resetStream } from '../adapter.ts';
 import { encodeContact } from '../messages/encode.ts';
 import { contactStatus, priority } from '../messages/enums.ts';
-import { LIMITS, Violations } from '../messages/validate.ts';
+import { id, optionalId } from '../messages/decode.ts';
 import { watchAssignments } from './watch-stream.ts';
 
 export function distributionService(
@@ -35,66 +34,39 @@ export function distributionService(
     },
 
     async updateContactStatus(request) {
-      const v = new Violations();
-      const contactId = v.id(request.contactId, 'contact_id');
-      const status = contactStatus(v, request.status, 'status', true);
-      v.check();
-      return { contact: encodeContact(await lifecycle.updateContactStatus(contactId, status!)) };
+      // The rules require a status: UNSPECIFIED never gets here.
+      const contact = await lifecycle.updateContactStatus(id(request.contactId, 'contact'), contactStatus(request.status)!);
+      return { contact: encodeContact(contact) };
     },
 
     async *watchAssignments(request, context) {
-      const v = new Violations();
-      const filter = { operatorId: v.optionalId(request.operatorId, 'operator_id'), sourceId: v.optionalId(request.sourceId, 'source_id') };
-      v.check();
+      const filter = { operatorId: optionalId(request.operatorId, 'operator'), sourceId: optionalId(request.sourceId, 'source') };
       yield* watchAssignments(feed, filter, { signal: AbortSignal.any([context.signal, shutdown]), reset: context.values.get(resetStream) });
       // A stream the client ended (cancelled, hung up, past its deadline) did not succeed; one the shutdown ended did.
       context.signal.throwIfAborted();
     },
 
     async transferContact(request) {
-      const v = new Violations();
-      const contactId = v.id(request.contactId, 'contact_id');
-      const operatorId = request.operatorId === undefined ? undefined : v.id(request.operatorId, 'operator_id');
-      v.check();
-      const { contact, outcome } = await transfers.transferContact(contactId, operatorId);
+      const operatorId = request.operatorId === undefined ? undefined : id(request.operatorId, 'operator');
+      const { contact, outcome } = await transfers.transferContact(id(request.contactId, 'contact'), operatorId);
       return { contact: encodeContact(contact), outcome: AssignmentOutcome[outcome] };
     },
   };
 }
 
 function registerContactInput(request: RegisterContactRequest): RegisterContactInput {
-  const v = new Violations();
-  let source: SourceKey = { id: 0 };
-  switch (request.source.case) {
-    case 'sourceId':
-      source = { id: v.id(request.source.value, 'source_id') };
-      break;
-    case 'sourceCode':
-      source = { code: v.text(request.source.value, 'source_code', LIMITS.code, true) };
-      break;
-    default:
-      v.add('source', 'source_id or source_code is required');
-  }
-  const lead = leadIdentity(v, request.lead, 'lead');
-  const message = v.text(request.message, 'message', LIMITS.message);
-  const requestId = v.text(request.requestId, 'request_id', LIMITS.requestId);
-  const contactPriority = priority(v, request.priority, 'priority');
-  v.check();
-  return { source, lead, message, requestId, priority: contactPriority };
+  // The rules require one of the two, and a lead.
+  const source: SourceKey = request.source.case === 'sourceId' ? { id: id(request.source.value, 'source') } : { code: request.source.value!.trim() };
+  return {
+    source,
+    lead: leadIdentity(request.lead!),
+    message: request.message.trim(),
+    requestId: request.requestId.trim(),
+    priority: priority(request.priority),
+  };
 }
 
-/** Validates a LeadIdentity message found at `path`. */
-export function leadIdentity(v: Violations, identity: LeadIdentity | undefined, path: string): RegisterContactInput['lead'] {
-  if (identity === undefined) {
-    v.add(path, 'is required with at least one of external_id or phone or email');
-    return { externalId: '', phone: '', email: '', name: '' };
-  }
-  const lead = {
-    externalId: v.text(identity.externalId, `${path}.external_id`, LIMITS.externalId),
-    phone: v.text(identity.phone, `${path}.phone`, LIMITS.phone),
-    email: v.text(identity.email, `${path}.email`, LIMITS.email),
-    name: v.text(identity.name, `${path}.name`, LIMITS.name),
-  };
-  v.addAll(identityViolations(lead, path));
-  return lead;
+/** A LeadIdentity the rules have checked, trimmed. */
+export function leadIdentity(identity: LeadIdentity): RegisterContactInput['lead'] {
+  return { externalId: identity.externalId.trim(), phone: identity.phone.trim(), email: identity.email.trim(), name: identity.name.trim() };
 }

@@ -71,8 +71,12 @@ export function healthService(health: HealthStatus, shutdown: AbortSignal): Serv
             // Changes made while the client was taking that one are read again first.
             continue;
           }
-          // Shutdown first turns everything NOT_SERVING, which is sent above before the stream ends.
-          if (signal.aborted) return;
+          // Shutdown first turns everything NOT_SERVING, which is sent above before the stream ends (OK);
+          // a stream its client ended (Ctrl-C on grpcurl, a deadline) ends as CANCELLED or DEADLINE_EXCEEDED.
+          if (signal.aborted) {
+            context.signal.throwIfAborted();
+            return;
+          }
           await new Promise<void>((resolve) => {
             wake = resolve;
           });

@@ -5,73 +5,50 @@ import type { LeadKey, Queries } from '../../domain/queries.ts';
 import { leadIdentity } from './distribution-service.ts';
 import { contactStatus } from '../messages/enums.ts';
 import { encodeContact, encodeLead, encodeOperator, encodeSource } from '../messages/encode.ts';
-import { encodePageToken, LIMITS, Violations } from '../messages/validate.ts';
+import { encodePageToken, id, optionalId, page } from '../messages/decode.ts';
 
 export function queryService(queries: Queries): ServiceImpl<typeof QueryService> {
   return {
     async getOperator(request) {
-      const v = new Violations();
-      const operatorId = v.id(request.operatorId, 'operator_id');
-      v.check();
-      return { operator: encodeOperator(await queries.getOperator(operatorId)) };
+      return { operator: encodeOperator(await queries.getOperator(id(request.operatorId, 'operator'))) };
     },
 
     async listOperators(request) {
-      const v = new Violations();
-      const page = v.page(request.pageSize, request.pageToken);
-      v.check();
-      const { items, lastId } = await queries.listOperators(page);
+      const { items, lastId } = await queries.listOperators(page(request.pageSize, request.pageToken));
       return { operators: items.map(encodeOperator), nextPageToken: encodePageToken(lastId) };
     },
 
     async getSource(request) {
-      const v = new Violations();
-      let key: SourceKey = { id: 0 };
-      if (request.source.case === 'sourceId') key = { id: v.id(request.source.value, 'source_id') };
-      else if (request.source.case === 'sourceCode') key = { code: v.text(request.source.value, 'source_code', LIMITS.code, true) };
-      else v.add('source', 'source_id or source_code is required');
-      v.check();
+      // The rules require one of the two.
+      const key: SourceKey = request.source.case === 'sourceId' ? { id: id(request.source.value, 'source') } : { code: request.source.value!.trim() };
       return { source: encodeSource(await queries.getSource(key)) };
     },
 
     async listSources(request) {
-      const v = new Violations();
-      const page = v.page(request.pageSize, request.pageToken);
-      v.check();
-      const { items, lastId } = await queries.listSources(page);
+      const { items, lastId } = await queries.listSources(page(request.pageSize, request.pageToken));
       return { sources: items.map(encodeSource), nextPageToken: encodePageToken(lastId) };
     },
 
     async getLead(request) {
-      const v = new Violations();
-      let key: LeadKey = { id: 0 };
-      if (request.lead.case === 'leadId') key = { id: v.id(request.lead.value, 'lead_id') };
-      else if (request.lead.case === 'identity') key = { identity: leadIdentity(v, request.lead.value, 'identity') };
-      else v.add('lead', 'lead_id or identity is required');
-      v.check();
+      // The rules require one of the two.
+      const key: LeadKey = request.lead.case === 'leadId' ? { id: id(request.lead.value, 'lead') } : { identity: leadIdentity(request.lead.value!) };
       return { lead: encodeLead(await queries.getLead(key)) };
     },
 
     async listLeads(request) {
-      const v = new Violations();
-      const page = v.page(request.pageSize, request.pageToken);
-      v.check();
-      const { items, lastId } = await queries.listLeads(page);
+      const { items, lastId } = await queries.listLeads(page(request.pageSize, request.pageToken));
       return { leads: items.map(encodeLead), nextPageToken: encodePageToken(lastId) };
     },
 
     async listContacts(request) {
-      const v = new Violations();
-      const page = v.page(request.pageSize, request.pageToken);
       const filter = {
-        leadId: v.optionalId(request.leadId, 'lead_id'),
-        sourceId: v.optionalId(request.sourceId, 'source_id'),
-        operatorId: v.optionalId(request.operatorId, 'operator_id'),
-        status: contactStatus(v, request.status, 'status', false),
+        leadId: optionalId(request.leadId, 'lead'),
+        sourceId: optionalId(request.sourceId, 'source'),
+        operatorId: optionalId(request.operatorId, 'operator'),
+        status: contactStatus(request.status),
         queuedOnly: request.queuedOnly,
       };
-      v.check();
-      const { items, lastId } = await queries.listContacts(filter, page);
+      const { items, lastId } = await queries.listContacts(filter, page(request.pageSize, request.pageToken));
       return { contacts: items.map(encodeContact), nextPageToken: encodePageToken(lastId) };
     },
 
@@ -91,10 +68,7 @@ export function queryService(queries: Queries): ServiceImpl<typeof QueryService>
     },
 
     async getDistributionStats(request) {
-      const v = new Violations();
-      const sourceId = v.id(request.sourceId, 'source_id');
-      v.check();
-      const stats = await queries.distributionStats(sourceId);
+      const stats = await queries.distributionStats(id(request.sourceId, 'source'));
       return {
         sourceId: BigInt(stats.sourceId),
         queued: BigInt(stats.queued),

@@ -86,11 +86,13 @@ describe('AdminService', () => {
       expect(longest.maxLoad).toBe(1_000_000);
     });
 
-    it('rejects a duplicate name with ALREADY_EXISTS, also when it differs only by surrounding spaces', async () => {
+    it('rejects a duplicate name with ALREADY_EXISTS naming it, also when it differs only by surrounding spaces', async () => {
       const name = unique('Dup');
       await operator({ name });
-      await expectCode(t.admin.createOperator({ name, maxLoad: 1 }), status.ALREADY_EXISTS);
-      await expectCode(t.admin.createOperator({ name: ` ${name} `, maxLoad: 1 }), status.ALREADY_EXISTS);
+      for (const given of [name, ` ${name} `]) {
+        const error = await expectCode(t.admin.createOperator({ name: given, maxLoad: 1 }), status.ALREADY_EXISTS);
+        expect(error.details).toBe(`an operator named "${name}" already exists`);
+      }
     });
 
     it('a rejected CreateOperator creates nothing', async () => {
@@ -159,7 +161,8 @@ describe('AdminService', () => {
     it('returns ALREADY_EXISTS when renamed to a taken name, and writes nothing', async () => {
       const taken = await operator();
       const created = await operator({ maxLoad: 5 });
-      await expectCode(t.admin.updateOperator({ operatorId: created.id, name: taken.name, maxLoad: 8, active: false }), status.ALREADY_EXISTS);
+      const error = await expectCode(t.admin.updateOperator({ operatorId: created.id, name: taken.name, maxLoad: 8, active: false }), status.ALREADY_EXISTS);
+      expect(error.details).toBe(`an operator named "${taken.name}" already exists`);
       expect((await t.query.getOperator({ operatorId: created.id })).operator).toEqual(created);
       expect((await t.query.getOperator({ operatorId: taken.id })).operator).toEqual(taken);
     });
@@ -250,14 +253,14 @@ describe('AdminService', () => {
     it('rejects a duplicate name with ALREADY_EXISTS', async () => {
       const existing = await source();
       const error = await expectCode(t.admin.createSource({ name: existing.name, code: unique('code') }), status.ALREADY_EXISTS);
-      expect(error.details).toContain('name');
+      expect(error.details).toBe(`a source named "${existing.name}" already exists`);
     });
 
     it('rejects a duplicate code with ALREADY_EXISTS', async () => {
       const code = unique('tg');
       await source({ code });
       const error = await expectCode(t.admin.createSource({ name: unique('other'), code }), status.ALREADY_EXISTS);
-      expect(error.details).toContain('code');
+      expect(error.details).toBe(`a source with code "${code}" already exists`);
     });
 
     it('rejects a code over 64 characters and a description over 2,000, naming each field', async () => {
@@ -337,8 +340,10 @@ describe('AdminService', () => {
       const takenCode = unique('busy');
       const taken = await source({ code: takenCode });
       const { source: created } = await t.admin.createSource({ name: unique('src'), code: unique('mine'), description: 'keep me' });
-      await expectCode(t.admin.updateSource({ sourceId: created!.id, name: taken.name, description: 'changed' }), status.ALREADY_EXISTS);
-      await expectCode(t.admin.updateSource({ sourceId: created!.id, code: takenCode, description: 'changed', leadAffinity: false }), status.ALREADY_EXISTS);
+      const nameTaken = await expectCode(t.admin.updateSource({ sourceId: created!.id, name: taken.name, description: 'changed' }), status.ALREADY_EXISTS);
+      expect(nameTaken.details).toBe(`a source named "${taken.name}" already exists`);
+      const codeTaken = await expectCode(t.admin.updateSource({ sourceId: created!.id, code: takenCode, description: 'changed', leadAffinity: false }), status.ALREADY_EXISTS);
+      expect(codeTaken.details).toBe(`a source with code "${takenCode}" already exists`);
       expect(await getSource(created!.id)).toEqual(created);
       expect(await getSource(taken.id)).toEqual(taken);
     });

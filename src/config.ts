@@ -1,5 +1,6 @@
 // Settings from the environment (README, "Configuration").
 import { readFileSync } from 'node:fs';
+import { LOG_LEVELS, type LogLevel } from './log.ts';
 import { checkDistinctRoles, isLoopbackHost, parseRoleTokens, type RoleToken } from './transport/interceptors/auth.ts';
 import { parseDatabaseUrl, type DatabaseTarget } from './storage/database-url.ts';
 import { DEFAULT_CONNECTION_LIMITS, type ConnectionLimits } from './transport/http2-server.ts';
@@ -10,7 +11,7 @@ export interface Config {
   database: DatabaseTarget;
   /** SQLite PRAGMA synchronous: FULL survives power loss, NORMAL only process crashes. */
   sqliteSynchronous: 'FULL' | 'NORMAL';
-  logLevel: string;
+  logLevel: LogLevel;
   /** Empty: the server runs open, which is allowed on a loopback host only. */
   tokens: RoleToken[];
   /** Largest request message accepted; larger ones get RESOURCE_EXHAUSTED. */
@@ -28,7 +29,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv): Config {
   if (listed.length === 0 && (env.CRM_TOKENS ?? '').trim() !== '') throw new Error('CRM_TOKENS is set but holds no role:token pair');
   const tokens = checkDistinctRoles([
     ...listed,
-    ...(env.CRM_TOKENS_FILE ? parseRoleTokens(readFileSync(env.CRM_TOKENS_FILE, 'utf8'), 'CRM_TOKENS_FILE') : []),
+    ...(env.CRM_TOKENS_FILE ? parseRoleTokens(readSettingFile(env, 'CRM_TOKENS_FILE').toString('utf8'), 'CRM_TOKENS_FILE') : []),
   ]);
   if (tokens.length === 0 && !isLoopbackHost(host)) {
     throw new Error(`HOST=${host} is reachable from other machines, but no tokens are configured: set CRM_TOKENS (role:token,...) or CRM_TOKENS_FILE`);
@@ -40,7 +41,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv): Config {
     port: integer(env, 'PORT', 50051, 0, 65535),
     database: parseDatabaseUrl(env.DATABASE_URL),
     sqliteSynchronous: synchronous,
-    logLevel: env.LOG_LEVEL ?? 'info',
+    logLevel: logLevel(env),
     tokens,
     maxMessageBytes: integer(env, 'MAX_MESSAGE_BYTES', 1024 * 1024, 1024, 64 * 1024 * 1024),
     metrics: env.METRICS_PORT === 'off' ? null : { host: env.METRICS_HOST ?? '127.0.0.1', port: integer(env, 'METRICS_PORT', 9464, 0, 65535) },
@@ -50,6 +51,22 @@ export function configFromEnv(env: NodeJS.ProcessEnv): Config {
       idleTimeoutMs: 1000 * integer(env, 'IDLE_TIMEOUT_SECONDS', DEFAULT_CONNECTION_LIMITS.idleTimeoutMs / 1000, 1, 86_400),
     },
   };
+}
+
+function readSettingFile(env: NodeJS.ProcessEnv, name: string): Buffer {
+  const path = env[name]!;
+  try {
+    return readFileSync(path);
+  } catch (error) {
+    throw new Error(`${name}: cannot read ${path} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
+  }
+}
+
+function logLevel(env: NodeJS.ProcessEnv): LogLevel {
+  const level = (env.LOG_LEVEL || 'info').toLowerCase();
+  const known = LOG_LEVELS.find((name) => name === level);
+  if (!known) throw new Error(`LOG_LEVEL=${JSON.stringify(env.LOG_LEVEL)} is not a level: use ${LOG_LEVELS.slice(0, -1).join(', ')} or ${LOG_LEVELS.at(-1)}`);
+  return known;
 }
 
 function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {

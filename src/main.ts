@@ -1,24 +1,21 @@
-import { pino } from 'pino';
+import { inspect } from 'node:util';
 import { configFromEnv, type Config } from './config.ts';
+import { createLogger } from './log.ts';
 import { startServer, type RunningServer } from './server.ts';
-import { DatabaseInUseError } from './storage/sqlite-ownership.ts';
+import { configurationError, startupError, type StartupError } from './startup-errors.ts';
 
 let config: Config;
 try {
   config = configFromEnv(process.env);
 } catch (error) {
-  // A configuration mistake is the operator's to fix: say what, without a stack trace.
-  console.error(`crm-distributor: ${(error as Error).message}`);
-  process.exit(2);
+  exitWith(configurationError(error));
 }
-const log = pino({ level: config.logLevel });
+const log = createLogger(config.logLevel);
 let server: RunningServer;
 try {
   server = await startServer(config, log);
 } catch (error) {
-  if (!(error instanceof DatabaseInUseError)) throw error;
-  console.error(`crm-distributor: ${error.message}`);
-  process.exit(1);
+  exitWith(startupError(error, config, process.env));
 }
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
@@ -32,4 +29,15 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
       },
     );
   });
+}
+
+/**
+ * One line for the operator: what to fix. The failure itself, stack and all,
+ * only with LOG_LEVEL=debug or trace (read from the environment: the
+ * configuration may be what failed).
+ */
+function exitWith(error: StartupError): never {
+  console.error(`crm-distributor: ${error.message}`);
+  if (/^(?:debug|trace)$/i.test(process.env.LOG_LEVEL ?? '')) console.error(inspect(error.cause));
+  process.exit(error.exitCode);
 }

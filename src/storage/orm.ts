@@ -94,11 +94,17 @@ export function postgresConfig(url: string) {
 export async function openDatabase(target: DatabaseTarget, options: SqliteOptions = { synchronous: 'FULL' }): Promise<OpenDatabase> {
   if (target.kind === 'postgresql') {
     const orm = await PostgresORM.init(postgresConfig(target.url));
-    await migrateExclusively(target.url, () => orm.migrator.up());
+    try {
+      await migrateExclusively(target.url, () => orm.migrator.up());
+    } catch (error) {
+      // Its pool must not outlive a start that failed; the migration's error is the one to report.
+      await orm.close().catch(() => undefined);
+      throw error;
+    }
     return { orm, connections: POSTGRES_CONNECTIONS, probe: () => selectOne(orm), close: () => orm.close() };
   }
   const file = target.path !== ':memory:';
-  if (file) mkdirSync(dirname(target.path), { recursive: true });
+  if (file) makeDirectories(dirname(target.path));
   const ownership = file ? ownSqliteFile(target.path) : undefined;
   try {
     const { dialect, database } = sqliteDialect(target.path);
@@ -129,6 +135,24 @@ export async function openDatabase(target: DatabaseTarget, options: SqliteOption
   } catch (error) {
     ownership?.release();
     throw error;
+  }
+}
+
+/**
+ * `mkdir -p` that gives up. Node's recursive mkdirSync never returns when a
+ * parent exists but cannot hold directories (a path under /proc): the child
+ * answers ENOENT, the parent EEXIST, and it tries the child again, forever.
+ */
+function makeDirectories(path: string, parentMade = false): void {
+  try {
+    mkdirSync(path);
+  } catch (error) {
+    const { code } = error as NodeJS.ErrnoException;
+    if (code === 'EEXIST') return;
+    // Once the parent is there, ENOENT is the answer, not a reason to try again.
+    if (code !== 'ENOENT' || parentMade || dirname(path) === path) throw error;
+    makeDirectories(dirname(path));
+    makeDirectories(path, true);
   }
 }
 

@@ -24,6 +24,7 @@ import { startServer } from '../../src/server.ts';
 import { DEFAULT_CONNECTION_LIMITS } from '../../src/transport/http2-server.ts';
 import { startChildServer, type ChildServer } from '../support/child-server.ts';
 import { grpcClient } from '../support/grpc-client.ts';
+import { atLeast } from '../support/log-levels.ts';
 
 // ---------------------------------------------------------------- options
 
@@ -366,7 +367,7 @@ export async function startBenchServer(dbPath: string): Promise<BenchServer> {
     startupMs,
     loadRepairs,
     takeWarnings() {
-      const warnings = child.lines.filter((line) => Number(/"level":(\d+)/.exec(line)?.[1] ?? 0) >= 40).length;
+      const warnings = child.logs().filter((line) => atLeast(line, 'warn')).length;
       child.lines.length = 0;
       return warnings;
     },

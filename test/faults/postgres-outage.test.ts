@@ -16,6 +16,7 @@ import { HealthCheckResponse_ServingStatus as ServingStatus } from '../../gen/gr
 import { startChildServer, type ChildServer } from '../support/child-server.ts';
 import { sleep, terminateBackends, withDatabaseOutage } from '../support/faults.ts';
 import { unique } from '../support/fixtures.ts';
+import { atLeast } from '../support/log-levels.ts';
 import { serviceClients, type ServiceClients } from '../support/grpc-client.ts';
 import { StreamReader } from '../support/stream-reader.ts';
 import { createTestDatabase, testDialect, type TestDatabase } from '../support/test-database.ts';
@@ -238,8 +239,8 @@ describe.skipIf(testDialect !== 'postgresql')('PostgreSQL outage: UNAVAILABLE, N
     expect(logs.filter((l) => l.msg === 'unexpected error'), 'no unexpected errors').toEqual([]);
     expect(logs.filter((l) => l.msg === 'call' && ['internal', 'unknown', 'deadline_exceeded'].includes(l.code as string))).toEqual([]);
     expect(outageLogs.filter((l) => l.msg === 'call' && l.code === 'unavailable')).toHaveLength(Object.values(during).flat().length + 1);
-    // Errors (level >= 50): the one "cannot be reached" of this outage, nothing else.
-    expect(outageLogs.filter((l) => (l.level as number) >= 50).map((l) => l.msg)).toEqual([expect.stringMatching(/database cannot be reached/)]);
+    // Errors (and worse): the one "cannot be reached" of this outage, nothing else.
+    expect(outageLogs.filter((l) => atLeast(l, 'error')).map((l) => l.msg)).toEqual([expect.stringMatching(/database cannot be reached/)]);
     expect(outageLogs.filter((l) => l.msg === 'the database answers again')).toHaveLength(1);
     expect(outageLogs.filter((l) => /batch failed as a whole/.test(l.msg as string)), 'no split-and-retry of a batch the outage failed').toEqual([]);
     // Everything else that is not a call line: a few lines about the database and the listener, not one per call.
@@ -296,7 +297,7 @@ describe.skipIf(testDialect !== 'postgresql')('PostgreSQL outage: UNAVAILABLE, N
     expect((await register()).contact!.id).toBeGreaterThan(0);
     await sleep(200);
     expect(child.lines.slice(logsBefore).filter((l) => /stack|unexpected error/i.test(l)), 'no stack traces').toEqual([]);
-    expect(parseLogs(child.lines.slice(logsBefore)).filter((l) => (l.level as number) >= 50).map((l) => l.msg)).toEqual([expect.stringMatching(/database cannot be reached/)]);
+    expect(parseLogs(child.lines.slice(logsBefore)).filter((l) => atLeast(l, 'error')).map((l) => l.msg)).toEqual([expect.stringMatching(/database cannot be reached/)]);
     expect(child.stderr()).toBe('');
   });
 
@@ -451,10 +452,10 @@ describe.skipIf(testDialect !== 'postgresql')('two replicas: the LISTEN connecti
     const logs = parseLogs(one.child.lines.slice(logsBefore));
     expect(logs.filter((l) => l.msg === 'assignment listener lost; ending watch streams until it listens again')).toHaveLength(1);
     expect(logs.filter((l) => l.msg === 'call' && l.method === WATCH && (l.code === 'internal' || l.code === 'unknown'))).toEqual([]);
-    expect(logs.filter((l) => (l.level as number) >= 50)).toEqual([]);
+    expect(logs.filter((l) => atLeast(l, 'error'))).toEqual([]);
     expect(one.child.lines.filter((l) => /stack/i.test(l))).toEqual([]);
     // Replica 2 is untouched: it kept listening, and logged nothing worse than the start-up notice.
-    expect(parseLogs(two.child.lines).filter((l) => (l.level as number) >= 40 && !/no CRM_TOKENS configured/.test(l.msg as string))).toEqual([]);
+    expect(parseLogs(two.child.lines).filter((l) => atLeast(l, 'warn') && !/no CRM_TOKENS configured/.test(l.msg as string))).toEqual([]);
   });
 });
 
@@ -526,7 +527,7 @@ describe(`watchers that hang up (${testDialect})`, () => {
     expect((await watcher.ended).code).toBe(grpc.status.CANCELLED);
 
     expect(await eventually(() => watchLines().length > before, 5_000, 20), 'the call is logged when it ends').toBe(true);
-    expect(watchLines().slice(before)).toEqual([expect.objectContaining({ level: 30, code: 'canceled' })]);
+    expect(watchLines().slice(before)).toEqual([expect.objectContaining({ level: 'info', code: 'canceled' })]);
     expect(await callCounts(metricsPort, WATCH)).toEqual({ canceled: 1 });
   });
 
@@ -540,7 +541,7 @@ describe(`watchers that hang up (${testDialect})`, () => {
     watcher.session.close();
 
     expect(await eventually(() => watchLines().length > before, 5_000, 20), 'the call is logged when it ends').toBe(true);
-    expect(watchLines().slice(before)).toEqual([expect.objectContaining({ level: 30, code: 'deadline_exceeded' })]);
+    expect(watchLines().slice(before)).toEqual([expect.objectContaining({ level: 'info', code: 'deadline_exceeded' })]);
     expect(await callCounts(metricsPort, WATCH)).toEqual({ canceled: 1, deadline_exceeded: 1 });
   });
 
@@ -554,7 +555,7 @@ describe(`watchers that hang up (${testDialect})`, () => {
     watcher.session.destroy();
 
     expect(await eventually(() => watchLines().length > before, 5_000, 20), 'the call is logged when it ends').toBe(true);
-    expect(watchLines().slice(before)).toEqual([expect.objectContaining({ level: 30, code: 'canceled' })]);
+    expect(watchLines().slice(before)).toEqual([expect.objectContaining({ level: 'info', code: 'canceled' })]);
     expect(await callCounts(metricsPort, WATCH)).toEqual({ canceled: 2, deadline_exceeded: 1 });
     expect(server.child.lines.filter((l) => /stack|unexpected error/i.test(l))).toEqual([]);
   });

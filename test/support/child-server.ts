@@ -1,6 +1,6 @@
 // The real entry point (`node src/main.ts`) as a child process, for tests of
 // process-level behaviour: signals, crashes, start-up checks, logs.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 
 /** How the process ended: its exit code, or the signal that killed it. */
@@ -50,24 +50,33 @@ export interface ServerProcessOptions {
    * ...) changes what it does. By default it inherits the whole environment.
    */
   isolated?: boolean;
+  /**
+   * Run `npm start` in this directory (an installed copy of the project), as
+   * an operator does, instead of this repository's src/main.ts on the tests'
+   * Node. npm runs the server as its child and passes signals on to it.
+   */
+  npmStartIn?: string;
 }
 
 const ROOT_URL = new URL('../../', import.meta.url);
 const ROOT = ROOT_URL.pathname;
 
+const START_SCRIPT = (JSON.parse(readFileSync(new URL('package.json', ROOT_URL), 'utf8')) as { scripts: { start: string } }).scripts.start;
+if (!START_SCRIPT.startsWith('exec node ')) throw new Error(`package.json's start script is not "exec node <arguments>": ${START_SCRIPT}`);
 /** The arguments `npm start` gives node (heap settings and the entry point), so tests run what users run. */
-const START_ARGS = (JSON.parse(readFileSync(new URL('package.json', ROOT_URL), 'utf8')) as { scripts: { start: string } }).scripts.start
-  .split(/\s+/)
-  .slice(1);
+const START_ARGS = START_SCRIPT.slice('exec node '.length).split(/\s+/);
 
 /** Starts the server as `npm start` does, on ephemeral ports with info logs (unless `env` says otherwise), without waiting for it. */
 export function spawnServer(env: Record<string, string>, options: ServerProcessOptions = {}): ServerProcess {
   const inherited = options.isolated ? { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '' } : process.env;
-  const child = spawn(process.execPath, START_ARGS, {
-    cwd: ROOT,
+  const spawnOptions = {
     env: { ...inherited, PORT: '0', METRICS_PORT: '0', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  } satisfies SpawnOptions;
+  const child = options.npmStartIn
+    ? // A process group of its own, so that stop() reaches the server under npm too.
+      spawn('npm', ['start'], { ...spawnOptions, cwd: options.npmStartIn, detached: true })
+    : spawn(process.execPath, START_ARGS, { ...spawnOptions, cwd: ROOT });
   const lines: string[] = [];
   let partial = '';
   let stdout = '';
@@ -134,7 +143,9 @@ export function spawnServer(env: Record<string, string>, options: ServerProcessO
     },
     kill: (signal = 'SIGTERM') => void child.kill(signal),
     async stop() {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      // Under npm, the server may outlive npm and still hold the output open: its whole group goes.
+      if (options.npmStartIn && !closed) process.kill(-child.pid!, 'SIGKILL');
+      else if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
       await exitStatus;
     },
   };

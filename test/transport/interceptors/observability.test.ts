@@ -175,7 +175,7 @@ describe('structured logs of the real process', () => {
   });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('writes one JSON object per line, one "call" line per RPC with method, code and ms, and never a token', async () => {
+  it('writes one JSON object per line (level by name, time in ISO 8601), one "call" line per RPC with method, code and ms, and never a token', async () => {
     const token = 'sekret-token-123';
     const wrongToken = 'wrong-token-456';
     child = spawnServer({ DATABASE_URL: `sqlite:${join(dir, 'crm.sqlite')}`, CRM_TOKENS: `admin:${token}` }, { isolated: true });
@@ -223,7 +223,9 @@ describe('structured logs of the real process', () => {
       }
     });
     for (const entry of parsed) {
-      expect(entry).toEqual(expect.objectContaining({ level: expect.any(Number), time: expect.any(Number), msg: expect.any(String) }));
+      expect(entry).toEqual(expect.objectContaining({ level: expect.stringMatching(/^(?:trace|debug|info|warn|error|fatal)$/), time: expect.any(String), msg: expect.any(String) }));
+      // UTC, to the millisecond: exactly what Date writes back.
+      expect(new Date(entry.time as string).toISOString()).toBe(entry.time);
       expect(entry.constructor).toBe(Object);
     }
     const calls = parsed.filter((entry) => entry.msg === 'call');

@@ -1,9 +1,11 @@
 // Settings from the environment (README, "Configuration").
+import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { createSecureContext } from 'node:tls';
 import { LOG_LEVELS, type LogLevel } from './log.ts';
 import { checkDistinctRoles, isLoopbackHost, parseRoleTokens, type RoleToken } from './transport/interceptors/auth.ts';
 import { parseDatabaseUrl, type DatabaseTarget } from './storage/database-url.ts';
-import { DEFAULT_CONNECTION_LIMITS, type ConnectionLimits } from './transport/http2-server.ts';
+import { DEFAULT_CONNECTION_LIMITS, type ConnectionLimits, type TlsCredentials } from './transport/http2-server.ts';
 
 export interface Config {
   host: string;
@@ -20,6 +22,8 @@ export interface Config {
   metrics: { host: string; port: number } | null;
   /** What one client may hold on the service port. */
   connections: ConnectionLimits;
+  /** Serves the service port over TLS; absent, it is cleartext. */
+  tls?: TlsCredentials;
 }
 
 export function configFromEnv(env: NodeJS.ProcessEnv): Config {
@@ -50,7 +54,34 @@ export function configFromEnv(env: NodeJS.ProcessEnv): Config {
       maxConnections: integer(env, 'MAX_CONNECTIONS', DEFAULT_CONNECTION_LIMITS.maxConnections, 1, 1_000_000),
       idleTimeoutMs: 1000 * integer(env, 'IDLE_TIMEOUT_SECONDS', DEFAULT_CONNECTION_LIMITS.idleTimeoutMs / 1000, 1, 86_400),
     },
+    tls: tlsFromEnv(env),
   };
+}
+
+/** The files are read (and checked) now: a missing or unusable one stops the start, naming its setting. */
+function tlsFromEnv(env: NodeJS.ProcessEnv): TlsCredentials | undefined {
+  const serving = Boolean(env.TLS_CERT_FILE);
+  if (serving !== Boolean(env.TLS_KEY_FILE)) throw new Error('TLS_CERT_FILE and TLS_KEY_FILE go together: set both to serve TLS, or neither');
+  if (!serving) {
+    if (env.TLS_CLIENT_CA_FILE) throw new Error('TLS_CLIENT_CA_FILE requires TLS: set TLS_CERT_FILE and TLS_KEY_FILE too');
+    return undefined;
+  }
+  const cert = readSettingFile(env, 'TLS_CERT_FILE');
+  const key = readSettingFile(env, 'TLS_KEY_FILE');
+  try {
+    createSecureContext({ cert, key });
+  } catch (error) {
+    throw new Error(`TLS_CERT_FILE and TLS_KEY_FILE are not a PEM certificate and its private key: ${(error as Error).message}`);
+  }
+  if (!env.TLS_CLIENT_CA_FILE) return { cert, key };
+  const clientCa = readSettingFile(env, 'TLS_CLIENT_CA_FILE');
+  // Node takes a file without a certificate in it as a CA list that trusts no one.
+  try {
+    new X509Certificate(clientCa);
+  } catch {
+    throw new Error('TLS_CLIENT_CA_FILE holds no PEM certificate');
+  }
+  return { cert, key, clientCa };
 }
 
 function readSettingFile(env: NodeJS.ProcessEnv, name: string): Buffer {

@@ -1,5 +1,5 @@
-// Wires storage, domain and transport into one HTTP/2 server that speaks gRPC,
-// gRPC-Web and Connect on one port.
+// Wires storage, domain and transport into one server that speaks gRPC,
+// gRPC-Web and Connect on one port (HTTP/2 and HTTP/1.1, cleartext or TLS).
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { HealthCheckResponse_ServingStatus as ServingStatus } from '../gen/grpc/health/v1/health_pb.js';
@@ -21,10 +21,10 @@ import { listenForAssignments, notifyPublisher, type AssignmentHandlers } from '
 import { DatabaseHealth } from './storage/database-health.ts';
 import { openDatabase } from './storage/orm.ts';
 import { nodeHandler } from './transport/adapter.ts';
-import { authInterceptor } from './transport/interceptors/auth.ts';
+import { authInterceptor, isLoopbackHost } from './transport/interceptors/auth.ts';
 import { errorInterceptor } from './transport/interceptors/errors.ts';
 import { HealthStatus } from './transport/services/health.ts';
-import { createLimitedHttp2Server } from './transport/http2-server.ts';
+import { createServicePort } from './transport/http2-server.ts';
 import { observeCalls } from './transport/interceptors/observability.ts';
 import { validationInterceptor } from './transport/interceptors/validation.ts';
 import { routes, SERVICES } from './transport/services/routes.ts';
@@ -77,7 +77,8 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     interceptors: [observeCalls(log, metrics), ...(config.tokens.length > 0 ? [authInterceptor(config.tokens)] : []), errorInterceptor(log), validationInterceptor()],
     readMaxBytes: config.maxMessageBytes,
   });
-  const { server, closeSessions, destroySessions } = createLimitedHttp2Server(handler, config.connections, (path) => !STREAMING_REQUESTS.has(path));
+  // The adapter is typed for HTTP/2, but Connect's request and response take HTTP/1.1 ones as well.
+  const { server, closeConnections, destroyConnections } = createServicePort(handler, config.connections, (path) => !STREAMING_REQUESTS.has(path), config.tls);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.port, config.host, () => {
@@ -93,6 +94,9 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   // At once, then on a timer: deadlines that passed while the service was down are honoured now.
   const stopDeadlines = watchAcceptDeadlines(new AcceptDeadlines(uow), log);
   if (config.tokens.length === 0) log.warn({ host: config.host }, 'no CRM_TOKENS configured: every call is allowed (loopback host only)');
+  if (!config.tls && !isLoopbackHost(config.host)) {
+    log.warn({ host: config.host }, 'no TLS on a host reachable from other machines: bearer tokens travel in cleartext (set TLS_CERT_FILE and TLS_KEY_FILE)');
+  }
   log.info(
     { host: config.host, port, metricsPort: metricsServer?.port ?? null, database: config.database.kind },
     `listening on ${config.host}:${port}`,
@@ -110,9 +114,9 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
         shutdown.abort();
         await stopDeadlines();
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-        // Ask every client to finish: GOAWAY, then each session closes when its streams are done.
-        closeSessions();
-        const cut = setTimeout(destroySessions, DRAIN_MS);
+        // Ask every client to finish: each connection closes when its calls are done (GOAWAY on HTTP/2).
+        closeConnections();
+        const cut = setTimeout(destroyConnections, DRAIN_MS);
         await closed;
         clearTimeout(cut);
         await metricsServer?.close();

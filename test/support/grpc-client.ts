@@ -22,8 +22,14 @@ export type GrpcClient<S extends DescService> = {
         : never;
 } & { close(): void };
 
-export function grpcClient<S extends DescService>(service: S, address: string, defaults: grpc.Metadata = new grpc.Metadata()): GrpcClient<S> {
-  const client = new grpc.Client(address, grpc.credentials.createInsecure());
+/** `credentials`: e.g. grpc.credentials.createSsl(ca) for a server with TLS; cleartext by default. */
+export function grpcClient<S extends DescService>(
+  service: S,
+  address: string,
+  defaults: grpc.Metadata = new grpc.Metadata(),
+  credentials: grpc.ChannelCredentials = grpc.credentials.createInsecure(),
+): GrpcClient<S> {
+  const client = new grpc.Client(address, credentials);
   const methods: Record<string, unknown> = { close: () => client.close() };
   for (const method of service.methods as DescMethod[]) {
     const path = `/${service.typeName}/${method.name}`;

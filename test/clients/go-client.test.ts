@@ -10,9 +10,8 @@
 // /usr/share/gocode, as Debian has no module proxy), skipped elsewhere.
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { TestServer } from '../support/test-server.ts';
-import { CLIENT_OUTPUT, STEP_TIMEOUT, lines, run, serveOneOperator, which, workspace, type Workspace } from './toolchain.ts';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { CLIENT_OUTPUT, STEP_TIMEOUT, clientFixture, lines, run, which } from './toolchain.ts';
 
 const DEBIAN_GOPATH = '/usr/share/gocode';
 const protoc = which('protoc');
@@ -31,31 +30,24 @@ const PACKAGE = 'example.com/crmclient';
 const VALIDATE_PACKAGE = 'buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate';
 
 describe.skipIf(!hasGoToolchain)('Go client (protoc-gen-go, protoc-gen-go-grpc, go build)', () => {
-  let w: Workspace;
-  let t: TestServer;
+  const f = clientFixture('go', `gopath/src/${PACKAGE}`);
   let env: NodeJS.ProcessEnv;
   // The GOPATH of this client (the README's "$(go env GOPATH)"), first before Debian's.
   let gopath: string;
-  beforeAll(async () => {
-    w = workspace('go', `gopath/src/${PACKAGE}`);
-    gopath = join(w.cwd, '../../..');
+  beforeAll(() => {
+    gopath = join(f.w.cwd, '../../..');
     env = { ...process.env, GO111MODULE: 'off', GOFLAGS: '', GOPATH: `${gopath}:${DEBIAN_GOPATH}` };
-    t = await serveOneOperator();
-  });
-  afterAll(async () => {
-    await t?.dispose();
-    w?.dispose();
   });
 
   it('generates package crmv1 into crm/v1', async () => {
-    const args = ['-I', 'proto', '--go_out=.', '--go_opt=paths=source_relative', '--go-grpc_out=.', '--go-grpc_opt=paths=source_relative', ...w.crmProtos];
-    const generated = await run(protoc!, args, { cwd: w.cwd });
+    const args = ['-I', 'proto', '--go_out=.', '--go_opt=paths=source_relative', '--go-grpc_out=.', '--go-grpc_opt=paths=source_relative', ...f.w.crmProtos];
+    const generated = await run(protoc!, args, { cwd: f.w.cwd });
     expect(generated.code, generated.stderr).toBe(0);
-    const files = readdirSync(join(w.cwd, 'crm/v1')).sort();
+    const files = readdirSync(join(f.w.cwd, 'crm/v1')).sort();
     // resources.proto and rules.proto have no service, so no _grpc file.
     expect(files).toEqual(['admin.pb.go', 'admin_grpc.pb.go', 'distribution.pb.go', 'distribution_grpc.pb.go', 'query.pb.go', 'query_grpc.pb.go', 'resources.pb.go', 'rules.pb.go']);
     for (const file of files) {
-      const source = readFileSync(join(w.cwd, 'crm/v1', file), 'utf8');
+      const source = readFileSync(join(f.w.cwd, 'crm/v1', file), 'utf8');
       expect(source).toMatch(/^package crmv1$/m);
       if (file.endsWith('.pb.go') && !file.endsWith('_grpc.pb.go')) expect(source, file).toContain(`"${VALIDATE_PACKAGE}"`);
     }
@@ -64,24 +56,24 @@ describe.skipIf(!hasGoToolchain)('Go client (protoc-gen-go, protoc-gen-go-grpc, 
   it('generates buf/validate as package validate at its import path in GOPATH', async () => {
     // Debian packages no protovalidate: the README's offline alternative to its Go module.
     const args = ['-I', 'proto', `--go_out=${join(gopath, 'src')}`, 'proto/buf/validate/validate.proto'];
-    const generated = await run(protoc!, args, { cwd: w.cwd });
+    const generated = await run(protoc!, args, { cwd: f.w.cwd });
     expect(generated.code, generated.stderr).toBe(0);
     const dir = join(gopath, 'src', VALIDATE_PACKAGE);
     expect(readdirSync(dir)).toEqual(['validate.pb.go']);
     expect(readFileSync(join(dir, 'validate.pb.go'), 'utf8')).toMatch(/^package validate$/m);
     // Nothing beside the client's own crm/v1.
-    expect(readdirSync(w.cwd).sort()).toEqual(['crm', 'proto']);
+    expect(readdirSync(f.w.cwd).sort()).toEqual(['crm', 'proto']);
   });
 
   it('builds with go build', { timeout: STEP_TIMEOUT }, async () => {
-    w.copy('go/main.go');
-    const built = await run(go!, ['build', '-o', 'crmclient', '.'], { cwd: w.cwd, env });
+    f.w.copy('go/main.go');
+    const built = await run(go!, ['build', '-o', 'crmclient', '.'], { cwd: f.w.cwd, env });
     expect(built.code, built.stderr).toBe(0);
-    expect(existsSync(join(w.cwd, 'crmclient'))).toBe(true);
+    expect(existsSync(join(f.w.cwd, 'crmclient'))).toBe(true);
   });
 
   it('calls the server and reads its BadRequest as errdetails.BadRequest', async () => {
-    const called = await run(join(w.cwd, 'crmclient'), [t.address], { cwd: w.cwd });
+    const called = await run(join(f.w.cwd, 'crmclient'), [f.t.address], { cwd: f.w.cwd });
     expect(called.code, called.stderr).toBe(0);
     expect(lines(called.stdout)).toEqual(CLIENT_OUTPUT);
   });

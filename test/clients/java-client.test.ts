@@ -9,9 +9,8 @@
 // libnetty-java, libgoogle-gson-java, libperfmark-java), skipped elsewhere.
 import { existsSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { TestServer } from '../support/test-server.ts';
-import { CLIENT_OUTPUT, STEP_TIMEOUT, lines, run, serveOneOperator, which, workspace, type Workspace } from './toolchain.ts';
+import { describe, expect, it } from 'vitest';
+import { CLIENT_OUTPUT, STEP_TIMEOUT, clientFixture, lines, run, which } from './toolchain.ts';
 
 const jar = (name: string) => `/usr/share/java/${name}.jar`;
 // javax.annotation.Generated (geronimo-annotation) is on grpc-java's stubs and no longer in the JDK since Java 9.
@@ -36,23 +35,14 @@ const javaSources = (cwd: string, dir: string) =>
     .map((f) => join(dir, f));
 
 describe.skipIf(!hasJavaToolchain)('Java client (protoc, grpc-java, javac)', () => {
-  let w: Workspace;
-  let t: TestServer;
-  beforeAll(async () => {
-    w = workspace('java');
-    t = await serveOneOperator();
-  });
-  afterAll(async () => {
-    await t?.dispose();
-    w?.dispose();
-  });
+  const f = clientFixture('java');
 
   it('generates into com.crmdistributor.crm.v1 alone, one class a file', async () => {
-    const generated = await run(protoc!, ['-I', 'proto', '--java_out=.', '--grpc-java_out=.', `--plugin=protoc-gen-grpc-java=${plugin}`, ...w.crmProtos], { cwd: w.cwd });
+    const generated = await run(protoc!, ['-I', 'proto', '--java_out=.', '--grpc-java_out=.', `--plugin=protoc-gen-grpc-java=${plugin}`, ...f.w.crmProtos], { cwd: f.w.cwd });
     expect(generated.code, generated.stderr).toBe(0);
-    expect(readdirSync(w.cwd).sort()).toEqual(['com', 'proto']);
-    expect(new Set(javaSources(w.cwd, 'com').map(dirname))).toEqual(new Set([PACKAGE_DIR]));
-    const files = readdirSync(join(w.cwd, PACKAGE_DIR));
+    expect(readdirSync(f.w.cwd).sort()).toEqual(['com', 'proto']);
+    expect(new Set(javaSources(f.w.cwd, 'com').map(dirname))).toEqual(new Set([PACKAGE_DIR]));
+    const files = readdirSync(join(f.w.cwd, PACKAGE_DIR));
     for (const file of ['AdminServiceGrpc.java', 'DistributionServiceGrpc.java', 'QueryServiceGrpc.java', 'Operator.java', 'ListOperatorsRequest.java', 'ResourcesProto.java', 'RulesProto.java']) {
       expect(files).toContain(file);
     }
@@ -60,17 +50,17 @@ describe.skipIf(!hasJavaToolchain)('Java client (protoc, grpc-java, javac)', () 
 
   it('generates buf/validate into build.buf.validate alone', async () => {
     // Debian packages no protovalidate: the README's offline alternative to build.buf:protovalidate.
-    const generated = await run(protoc!, ['-I', 'proto', '--java_out=.', 'proto/buf/validate/validate.proto'], { cwd: w.cwd });
+    const generated = await run(protoc!, ['-I', 'proto', '--java_out=.', 'proto/buf/validate/validate.proto'], { cwd: f.w.cwd });
     expect(generated.code, generated.stderr).toBe(0);
-    expect(readdirSync(w.cwd).sort()).toEqual(['build', 'com', 'proto']);
-    expect(new Set(javaSources(w.cwd, 'build').map(dirname))).toEqual(new Set([VALIDATE_DIR]));
-    const files = readdirSync(join(w.cwd, VALIDATE_DIR));
+    expect(readdirSync(f.w.cwd).sort()).toEqual(['build', 'com', 'proto']);
+    expect(new Set(javaSources(f.w.cwd, 'build').map(dirname))).toEqual(new Set([VALIDATE_DIR]));
+    const files = readdirSync(join(f.w.cwd, VALIDATE_DIR));
     for (const file of ['ValidateProto.java', 'FieldRules.java', 'StringRules.java', 'PredefinedRules.java']) expect(files).toContain(file);
   });
 
   it('compiles with javac against the standard jars', { timeout: STEP_TIMEOUT }, async () => {
-    const sources = [...javaSources(w.cwd, PACKAGE_DIR), ...javaSources(w.cwd, VALIDATE_DIR)];
-    const compiled = await run(javac!, ['-d', 'classes', '-cp', COMPILE_CLASSPATH.join(':'), ...sources, w.copy('java/CrmClient.java')], { cwd: w.cwd });
+    const sources = [...javaSources(f.w.cwd, PACKAGE_DIR), ...javaSources(f.w.cwd, VALIDATE_DIR)];
+    const compiled = await run(javac!, ['-d', 'classes', '-cp', COMPILE_CLASSPATH.join(':'), ...sources, f.w.copy('java/CrmClient.java')], { cwd: f.w.cwd });
     expect(compiled.code, compiled.stderr).toBe(0);
     for (const file of [
       `${PACKAGE_DIR}/QueryServiceGrpc.class`,
@@ -80,12 +70,12 @@ describe.skipIf(!hasJavaToolchain)('Java client (protoc, grpc-java, javac)', () 
       `${VALIDATE_DIR}/ValidateProto.class`,
       'CrmClient.class',
     ]) {
-      expect(existsSync(join(w.cwd, 'classes', file)), file).toBe(true);
+      expect(existsSync(join(f.w.cwd, 'classes', file)), file).toBe(true);
     }
   });
 
   it('calls the server and reads its BadRequest as com.google.rpc.BadRequest', { timeout: STEP_TIMEOUT }, async () => {
-    const called = await run(java!, ['-cp', ['classes', ...RUN_CLASSPATH].join(':'), 'CrmClient', t.address], { cwd: w.cwd });
+    const called = await run(java!, ['-cp', ['classes', ...RUN_CLASSPATH].join(':'), 'CrmClient', f.t.address], { cwd: f.w.cwd });
     expect(called.code, called.stderr).toBe(0);
     expect(lines(called.stdout)).toEqual(CLIENT_OUTPUT);
   });

@@ -5,9 +5,8 @@
 // installed, skipped elsewhere.
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { TestServer } from '../support/test-server.ts';
-import { CLIENT_OUTPUT, lines, run, serveOneOperator, succeeds, which, workspace, type Workspace } from './toolchain.ts';
+import { describe, expect, it } from 'vitest';
+import { CLIENT_OUTPUT, clientFixture, lines, run, succeeds, which } from './toolchain.ts';
 
 const protoc = which('protoc');
 const plugin = which('grpc_python_plugin');
@@ -16,39 +15,30 @@ const python = ['python3', '/usr/bin/python3'].find((p) => succeeds(p, ['-c', 'i
 const hasPythonToolchain = protoc !== undefined && plugin !== undefined && python !== undefined;
 
 describe.skipIf(!hasPythonToolchain)('Python client (protoc, grpc_python_plugin)', () => {
-  let w: Workspace;
-  let t: TestServer;
-  beforeAll(async () => {
-    w = workspace('python');
-    t = await serveOneOperator();
-  });
-  afterAll(async () => {
-    await t?.dispose();
-    w?.dispose();
-  });
+  const f = clientFixture('python');
 
   it('generates the crm.v1 modules', async () => {
-    const generated = await run(protoc!, ['-I', 'proto', '--python_out=.', '--grpc_python_out=.', `--plugin=protoc-gen-grpc_python=${plugin}`, ...w.crmProtos], { cwd: w.cwd });
+    const generated = await run(protoc!, ['-I', 'proto', '--python_out=.', '--grpc_python_out=.', `--plugin=protoc-gen-grpc_python=${plugin}`, ...f.w.crmProtos], { cwd: f.w.cwd });
     expect(generated.code, generated.stderr).toBe(0);
-    expect(readdirSync(join(w.cwd, 'crm/v1'))).toEqual(expect.arrayContaining(['query_pb2.py', 'query_pb2_grpc.py', 'resources_pb2.py', 'rules_pb2.py']));
-    expect(readdirSync(w.cwd).sort()).toEqual(['crm', 'proto']);
+    expect(readdirSync(join(f.w.cwd, 'crm/v1'))).toEqual(expect.arrayContaining(['query_pb2.py', 'query_pb2_grpc.py', 'resources_pb2.py', 'rules_pb2.py']));
+    expect(readdirSync(f.w.cwd).sort()).toEqual(['crm', 'proto']);
   });
 
   it('generates the buf.validate module where crm.v1 imports it', async () => {
     // Debian packages no protovalidate: the README's offline alternative to PyPI's.
-    const generated = await run(protoc!, ['-I', 'proto', '--python_out=.', 'proto/buf/validate/validate.proto'], { cwd: w.cwd });
+    const generated = await run(protoc!, ['-I', 'proto', '--python_out=.', 'proto/buf/validate/validate.proto'], { cwd: f.w.cwd });
     expect(generated.code, generated.stderr).toBe(0);
-    expect(readdirSync(join(w.cwd, 'buf/validate'))).toEqual(['validate_pb2.py']);
-    const imported = await run(python!, ['-c', 'import crm.v1.rules_pb2, crm.v1.query_pb2'], { cwd: w.cwd });
+    expect(readdirSync(join(f.w.cwd, 'buf/validate'))).toEqual(['validate_pb2.py']);
+    const imported = await run(python!, ['-c', 'import crm.v1.rules_pb2, crm.v1.query_pb2'], { cwd: f.w.cwd });
     expect(imported.code, imported.stderr).toBe(0);
   });
 
   it('calls the server and reads its BadRequest as google.rpc.BadRequest', async () => {
     // Debian packages no googleapis-common-protos for Python; proto/google/rpc is
     // upstream's file verbatim, so generating it makes the same google.rpc modules.
-    const common = await run(protoc!, ['-I', 'proto', '--python_out=.', 'proto/google/rpc/status.proto', 'proto/google/rpc/error_details.proto'], { cwd: w.cwd });
+    const common = await run(protoc!, ['-I', 'proto', '--python_out=.', 'proto/google/rpc/status.proto', 'proto/google/rpc/error_details.proto'], { cwd: f.w.cwd });
     expect(common.code, common.stderr).toBe(0);
-    const called = await run(python!, [w.copy('python/client.py'), t.address], { cwd: w.cwd });
+    const called = await run(python!, [f.w.copy('python/client.py'), f.t.address], { cwd: f.w.cwd });
     expect(called.code, called.stderr).toBe(0);
     expect(lines(called.stdout)).toEqual(CLIENT_OUTPUT);
   });

@@ -8,31 +8,21 @@
 // Runs where ruby-grpc, ruby-grpc-tools and ruby-googleapis-common-protos-types
 // are installed, skipped elsewhere.
 import { readdirSync } from 'node:fs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { TestServer } from '../support/test-server.ts';
-import { CLIENT_OUTPUT, lines, run, serveOneOperator, succeeds, which, workspace, type Workspace } from './toolchain.ts';
+import { describe, expect, it } from 'vitest';
+import { CLIENT_OUTPUT, clientFixture, lines, run, succeeds, which } from './toolchain.ts';
 
 const protoc = which('grpc_tools_ruby_protoc');
 const ruby = which('ruby');
 const hasRubyToolchain = protoc !== undefined && ruby !== undefined && succeeds(ruby, ['-e', "require 'grpc'; require 'google/rpc/error_details_pb'"]);
 
 describe.skipIf(!hasRubyToolchain)('Ruby client (grpc_tools_ruby_protoc)', () => {
-  let w: Workspace;
-  let t: TestServer;
-  beforeAll(async () => {
-    w = workspace('ruby');
-    t = await serveOneOperator();
-  });
-  afterAll(async () => {
-    await t?.dispose();
-    w?.dispose();
-  });
+  const f = clientFixture('ruby');
 
   it('generates crm/v1 and nothing else', async () => {
-    const generated = await run(protoc!, ['-I', 'proto', '--ruby_out=.', '--grpc_out=.', ...w.crmProtos], { cwd: w.cwd });
+    const generated = await run(protoc!, ['-I', 'proto', '--ruby_out=.', '--grpc_out=.', ...f.w.crmProtos], { cwd: f.w.cwd });
     expect(generated.code, generated.stderr).toBe(0);
-    expect(readdirSync(w.cwd).sort()).toEqual(['crm', 'proto']);
-    expect(readdirSync(w.cwd, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.rb')).sort()).toEqual([
+    expect(readdirSync(f.w.cwd).sort()).toEqual(['crm', 'proto']);
+    expect(readdirSync(f.w.cwd, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.rb')).sort()).toEqual([
       'crm/v1/admin_pb.rb',
       'crm/v1/admin_services_pb.rb',
       'crm/v1/distribution_pb.rb',
@@ -45,14 +35,14 @@ describe.skipIf(!hasRubyToolchain)('Ruby client (grpc_tools_ruby_protoc)', () =>
   });
 
   it('generates buf/validate where crm/v1 requires it', async () => {
-    const generated = await run(protoc!, ['-I', 'proto', '--ruby_out=.', 'proto/buf/validate/validate.proto'], { cwd: w.cwd });
+    const generated = await run(protoc!, ['-I', 'proto', '--ruby_out=.', 'proto/buf/validate/validate.proto'], { cwd: f.w.cwd });
     expect(generated.code, generated.stderr).toBe(0);
-    expect(readdirSync(w.cwd).sort()).toEqual(['buf', 'crm', 'proto']);
-    expect(readdirSync(w.cwd, { recursive: true, encoding: 'utf8' }).filter((f) => f.startsWith('buf') && f.endsWith('.rb'))).toEqual(['buf/validate/validate_pb.rb']);
+    expect(readdirSync(f.w.cwd).sort()).toEqual(['buf', 'crm', 'proto']);
+    expect(readdirSync(f.w.cwd, { recursive: true, encoding: 'utf8' }).filter((f) => f.startsWith('buf') && f.endsWith('.rb'))).toEqual(['buf/validate/validate_pb.rb']);
   });
 
   it('loads next to the standard google/rpc files, calls the server and reads its BadRequest', async () => {
-    const called = await run(ruby!, [w.copy('ruby/client.rb'), t.address], { cwd: w.cwd });
+    const called = await run(ruby!, [f.w.copy('ruby/client.rb'), f.t.address], { cwd: f.w.cwd });
     expect(called.code, called.stderr).toBe(0);
     expect(lines(called.stdout)).toEqual(CLIENT_OUTPUT);
   });

@@ -6,6 +6,7 @@ import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync 
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll } from 'vitest';
 import { startTestServer, type TestServer } from '../support/test-server.ts';
 
 export { which } from '../support/executables.ts';
@@ -79,8 +80,31 @@ export function run(program: string, args: string[], options: { cwd: string; env
 export const lines = (output: string): string[] => output.trimEnd().split('\n');
 
 /** A server with one operator, Ann, for the clients to list. */
-export async function serveOneOperator(): Promise<TestServer> {
+async function serveOneOperator(): Promise<TestServer> {
   const t = await startTestServer();
   await t.admin.createOperator({ name: 'Ann', maxLoad: 3 });
   return t;
+}
+
+export interface ClientFixture {
+  w: Workspace;
+  t: TestServer;
+}
+
+/**
+ * For the surrounding describe: a workspace for `language` and a server with
+ * one operator, made before its tests and disposed after them (read `w` and `t`
+ * inside the tests and later hooks).
+ */
+export function clientFixture(language: string, subdirectory = '.'): ClientFixture {
+  const fixture = {} as ClientFixture;
+  beforeAll(async () => {
+    fixture.w = workspace(language, subdirectory);
+    fixture.t = await serveOneOperator();
+  });
+  afterAll(async () => {
+    await fixture.t?.dispose();
+    fixture.w?.dispose();
+  });
+  return fixture;
 }

@@ -108,6 +108,7 @@ export interface ScenarioSummary {
   p50Ms: number;
   p99Ms: number;
   serverCpuPercent: number | null;
+  serverCpuMicrosPerCall: number | null;
   clientCpuPercent: number;
   /** callsPerSecond / the baseline's callsPerSecond. */
   vsBaseline: number;
@@ -542,6 +543,8 @@ export interface DriveResult {
   p99Ms: number;
   /** Server process CPU over the run, % of one core. */
   serverCpuPercent: number | null;
+  /** Server process CPU per completed call: steadier than calls/s on shared cores, where the client competes for them. */
+  serverCpuMicrosPerCall: number | null;
   /** This (client) process's CPU over the run, % of one core. */
   clientCpuPercent: number;
   outcomes: Outcomes;
@@ -586,6 +589,7 @@ export async function drive(channels: readonly Channel[], call: Call, spec: Driv
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   const client = process.cpuUsage(clientCpu);
   const serverCpuAfter = spec.serverPid === undefined ? null : processCpuSeconds(spec.serverPid);
+  const serverCpuSeconds = serverCpu === null || serverCpuAfter === null ? null : serverCpuAfter - serverCpu;
   const sorted = Float64Array.from(latencies).sort();
   return {
     calls: completed,
@@ -595,7 +599,8 @@ export async function drive(channels: readonly Channel[], call: Call, spec: Driv
     callsPerSecond: completed / seconds,
     p50Ms: percentile(sorted, 0.5),
     p99Ms: percentile(sorted, 0.99),
-    serverCpuPercent: serverCpu === null || serverCpuAfter === null ? null : ((serverCpuAfter - serverCpu) / seconds) * 100,
+    serverCpuPercent: serverCpuSeconds === null ? null : (serverCpuSeconds / seconds) * 100,
+    serverCpuMicrosPerCall: serverCpuSeconds === null || completed === 0 ? null : (serverCpuSeconds / completed) * 1e6,
     clientCpuPercent: ((client.user + client.system) / 1e6 / seconds) * 100,
     outcomes,
   };
@@ -673,6 +678,7 @@ export async function measurePhase(
   for (const scenario of SCENARIOS) {
     const mine = rounds.filter((r) => r.scenario === scenario);
     const cpu = mine.map((r) => r.serverCpuPercent).filter((c): c is number => c !== null);
+    const cpuPerCall = mine.map((r) => r.serverCpuMicrosPerCall).filter((c): c is number => c !== null);
     summaries[scenario] = {
       scenario,
       label: scenarioLabel(scenario, options.repeatShare),
@@ -680,6 +686,7 @@ export async function measurePhase(
       p50Ms: median(mine.map((r) => r.p50Ms)),
       p99Ms: median(mine.map((r) => r.p99Ms)),
       serverCpuPercent: cpu.length === 0 ? null : median(cpu),
+      serverCpuMicrosPerCall: cpuPerCall.length === 0 ? null : median(cpuPerCall),
       clientCpuPercent: median(mine.map((r) => r.clientCpuPercent)),
       vsBaseline: 0,
       calls: mine.reduce((n, r) => n + r.calls, 0),
@@ -1104,12 +1111,14 @@ export function formatReport(report: BenchReport): string {
     const s = phase.server;
     out.push(`${phase.label} (${phase.contactsAtStart.toLocaleString('en-US')} contacts at start, ${phase.contactsAtEnd.toLocaleString('en-US')} at end, database ${mb(phase.databaseBytesAtEnd)})`);
     out.push(table(
-      ['scenario', 'calls/s', 'p50 ms', 'p99 ms', 'vs baseline', 'server CPU', 'client CPU', 'errors'],
+      ['scenario', 'calls/s', 'p50 ms', 'p99 ms', 'vs baseline', 'server CPU', 'server µs/call', 'client CPU', 'errors'],
       SCENARIOS.map((name) => {
         const r = phase.scenarios[name];
-        return [r.label, int(r.callsPerSecond), fixed(r.p50Ms, 2), fixed(r.p99Ms, 2), fixed(r.vsBaseline, 3), r.serverCpuPercent === null ? 'n/a' : `${int(r.serverCpuPercent)}%`, `${int(r.clientCpuPercent)}%`, String(r.errors)];
+        const serverCpu = r.serverCpuPercent === null ? 'n/a' : `${int(r.serverCpuPercent)}%`;
+        const perCall = r.serverCpuMicrosPerCall === null ? 'n/a' : int(r.serverCpuMicrosPerCall);
+        return [r.label, int(r.callsPerSecond), fixed(r.p50Ms, 2), fixed(r.p99Ms, 2), fixed(r.vsBaseline, 3), serverCpu, perCall, `${int(r.clientCpuPercent)}%`, String(r.errors)];
       }),
-      [false, true, true, true, true, true, true, true],
+      [false, true, true, true, true, true, true, true, true],
     ));
     const register = [phase.scenarios.registerDistinct, phase.scenarios.registerRepeat].reduce((o2, r) => addOutcomes(o2, r.outcomes), emptyOutcomes());
     out.push(`server peak RSS (VmHWM) ${mb(s.peakRssBytes)}; RSS after setup ${mb(s.rssAfterSetupBytes)}, at end ${mb(s.rssAtEndBytes)}; start-up ${fixed(s.startupMs / 1000, 2)} s, load repairs at start-up ${s.loadRepairs}, warnings logged ${s.warnings}`);

@@ -8,8 +8,9 @@ Starts the real server (node src/main.ts, durable SQLite) on an ephemeral port a
 drives it with @grpc/grpc-js clients: a no-op baseline (grpc.health.v1 Health/Check)
 and RegisterContact (distinct leads, and a repeat-lead mix), interleaved over several
 rounds, on an empty database and again after pre-filling it with contacts. Reports
-calls/s, p50/p99 latency, the ratio to the baseline, the server's peak RSS, and the
-SQL statements per RegisterContact.
+calls/s, p50/p99 latency, the ratio to the baseline, the server's CPU per call
+(steadier than calls/s on shared cores), its peak RSS, and the SQL statements per
+RegisterContact.
 
   --concurrency N   calls in flight at once (default ${DEFAULT_OPTIONS.concurrency})
   --channels N      grpc-js channels / HTTP/2 connections (default ${DEFAULT_OPTIONS.channels})

@@ -5,7 +5,7 @@ import { createSecureContext } from 'node:tls';
 import { LOG_LEVELS, type LogLevel } from './log.ts';
 import { checkDistinctRoles, isLoopbackHost, parseRoleTokens, type RoleToken } from './transport/interceptors/auth.ts';
 import { parseDatabaseUrl, type DatabaseTarget } from './storage/database-url.ts';
-import { DEFAULT_CONNECTION_LIMITS, type ConnectionLimits, type TlsCredentials } from './transport/http2-server.ts';
+import { DEFAULT_CONNECTION_LIMITS, type ConnectionLimits, type TlsCredentials } from './transport/service-port.ts';
 
 export interface Config {
   host: string;

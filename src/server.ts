@@ -24,7 +24,7 @@ import { nodeHandler } from './transport/adapter.ts';
 import { authInterceptor, isLoopbackHost } from './transport/interceptors/auth.ts';
 import { errorInterceptor } from './transport/interceptors/errors.ts';
 import { HealthStatus } from './transport/services/health.ts';
-import { createServicePort } from './transport/http2-server.ts';
+import { createServicePort } from './transport/service-port.ts';
 import { observeCalls } from './transport/interceptors/observability.ts';
 import { validationInterceptor } from './transport/interceptors/validation.ts';
 import { routes, SERVICES } from './transport/services/routes.ts';
@@ -77,7 +77,6 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     interceptors: [observeCalls(log, metrics), ...(config.tokens.length > 0 ? [authInterceptor(config.tokens)] : []), errorInterceptor(log), validationInterceptor()],
     readMaxBytes: config.maxMessageBytes,
   });
-  // The adapter is typed for HTTP/2, but Connect's request and response take HTTP/1.1 ones as well.
   const { server, closeConnections, destroyConnections } = createServicePort(handler, config.connections, (path) => !STREAMING_REQUESTS.has(path), config.tls);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

@@ -21,7 +21,7 @@ import { DistributionService, RegisterContactRequestSchema, RegisterContactRespo
 import { AssignmentOutcome, DistributionStrategy } from '../../gen/crm/v1/resources_pb.js';
 import { Health, HealthCheckRequestSchema, HealthCheckResponse_ServingStatus, HealthCheckResponseSchema } from '../../gen/grpc/health/v1/health_pb.js';
 import { startServer } from '../../src/server.ts';
-import { DEFAULT_CONNECTION_LIMITS } from '../../src/transport/http2-server.ts';
+import { DEFAULT_CONNECTION_LIMITS } from '../../src/transport/service-port.ts';
 import { startChildServer, type ChildServer } from '../support/child-server.ts';
 import { grpcClient } from '../support/grpc-client.ts';
 import { atLeast } from '../support/log-levels.ts';

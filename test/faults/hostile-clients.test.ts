@@ -15,7 +15,7 @@ import { AdminService } from '../../gen/crm/v1/admin_pb.js';
 import { AssignmentEventSchema, DistributionService, WatchAssignmentsRequestSchema } from '../../gen/crm/v1/distribution_pb.js';
 import { QueryService } from '../../gen/crm/v1/query_pb.js';
 import { Health, HealthCheckResponse_ServingStatus as ServingStatus } from '../../gen/grpc/health/v1/health_pb.js';
-import { DEFAULT_CONNECTION_LIMITS } from '../../src/transport/http2-server.ts';
+import { DEFAULT_CONNECTION_LIMITS } from '../../src/transport/service-port.ts';
 import { startChildServer, type ChildServer } from '../support/child-server.ts';
 import { rssMb, sleep, within } from '../support/faults.ts';
 import { grpcClient, type GrpcClient } from '../support/grpc-client.ts';

@@ -1,8 +1,9 @@
 // The server logs levels by name ("level":"warn", see src/log.ts); tests that
 // pick lines by severity compare them here.
 import { levels } from 'pino';
+import type { LogLevel } from '../../src/log.ts';
 
-export type LevelName = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal';
+export type LevelName = Exclude<LogLevel, 'silent'>;
 
 /**
  * Whether a parsed log line is at `level` or more severe. A line without a

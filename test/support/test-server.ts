@@ -7,7 +7,7 @@ import { QueryService } from '../../gen/crm/v1/query_pb.js';
 import type { Config } from '../../src/config.ts';
 import { startServer, type RunningServer } from '../../src/server.ts';
 import type { DatabaseTarget } from '../../src/storage/database-url.ts';
-import { DEFAULT_CONNECTION_LIMITS } from '../../src/transport/http2-server.ts';
+import { DEFAULT_CONNECTION_LIMITS } from '../../src/transport/service-port.ts';
 import { createTestDatabase } from './test-database.ts';
 import { grpcClient, type GrpcClient } from './grpc-client.ts';
 

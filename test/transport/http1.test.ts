@@ -14,7 +14,7 @@ import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ListOperatorsRequestSchema, ListOperatorsResponseSchema } from '../../gen/crm/v1/query_pb.js';
 import { HealthCheckResponse_ServingStatus as ServingStatus } from '../../gen/grpc/health/v1/health_pb.js';
-import { DEFAULT_CONNECTION_LIMITS, type ConnectionLimits } from '../../src/transport/http2-server.ts';
+import { DEFAULT_CONNECTION_LIMITS, type ConnectionLimits } from '../../src/transport/service-port.ts';
 import { startChildServer, type ChildServer } from '../support/child-server.ts';
 import { which } from '../support/executables.ts';
 import { sleep, within } from '../support/faults.ts';

@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AdminService } from '../../gen/crm/v1/admin_pb.js';
 import { QueryService } from '../../gen/crm/v1/query_pb.js';
 import { configFromEnv } from '../../src/config.ts';
-import { DEFAULT_CONNECTION_LIMITS, type TlsCredentials } from '../../src/transport/http2-server.ts';
+import { DEFAULT_CONNECTION_LIMITS, type TlsCredentials } from '../../src/transport/service-port.ts';
 import { createCertificates, type KeyPair, type TestCertificates } from '../support/certificates.ts';
 import { spawnServer, type ServerProcess } from '../support/child-server.ts';
 import { within } from '../support/faults.ts';

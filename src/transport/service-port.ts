@@ -10,6 +10,7 @@ import http from 'node:http';
 import http2 from 'node:http2';
 import net from 'node:net';
 import tls from 'node:tls';
+import type { NodeRequest, NodeResponse } from './adapter.ts';
 
 export interface ConnectionLimits {
   /** Open connections in all, of either protocol; more are closed as they arrive. */
@@ -55,10 +56,7 @@ export interface TlsCredentials {
 }
 
 /** Takes a request of either protocol, as Connect's Node adapter does. */
-export type NodeRequestHandler = (
-  req: http.IncomingMessage | http2.Http2ServerRequest,
-  res: http.ServerResponse | http2.Http2ServerResponse,
-) => void;
+export type NodeRequestHandler = (req: NodeRequest, res: NodeResponse) => void;
 
 export interface ServicePort {
   /** The listening socket, TCP or TLS; the callback of its `close` runs once every connection has ended. */

@@ -2,6 +2,7 @@
 // already runs alone, so these are no-ops there.
 import { PostgreSqlPlatform } from '@mikro-orm/postgresql';
 import type { SqlEntityManager } from '@mikro-orm/sql';
+import { execute } from './prepared-statements.ts';
 
 /** First key of our advisory locks; the second is the source id. */
 const SOURCE_LOCKS = 0x43524d32;
@@ -20,11 +21,12 @@ function isPostgres(tx: SqlEntityManager): boolean {
 export async function lockSources(tx: SqlEntityManager, sources: readonly { id: number; exclusive: boolean }[]): Promise<void> {
   if (sources.length === 0 || !isPostgres(tx)) return;
   const sorted = [...sources].sort((a, b) => a.id - b.id);
-  await tx.execute(
+  await execute(
+    tx,
     `select case when id = any(?::int[]) then pg_advisory_xact_lock(${SOURCE_LOCKS}, id)::text
                  else pg_advisory_xact_lock_shared(${SOURCE_LOCKS}, id)::text end
        from unnest(?::int[]) with ordinality as t(id, n) order by n`,
-    // As array literals: the query layer would spread a JS array into a list.
+    // As array literals: one text whatever the number of sources.
     [`{${sorted.filter((s) => s.exclusive).map((s) => s.id).join(',')}}`, `{${sorted.map((s) => s.id).join(',')}}`],
   );
 }

@@ -13,6 +13,7 @@ import { migrations } from './migrations/index.ts';
 import { ResilientPostgreSqlDriver } from './postgres-driver.ts';
 import { sqliteDialect } from './sqlite-dialect.ts';
 import { ownSqliteFile } from './sqlite-ownership.ts';
+import { useSqliteStatements } from './prepared-statements.ts';
 
 export type Orm = MikroORM;
 
@@ -109,6 +110,7 @@ export async function openDatabase(target: DatabaseTarget, options: SqliteOption
   try {
     const { dialect, database } = sqliteDialect(target.path);
     const orm = await SqliteORM.init(sqliteConfig(target.path, dialect));
+    useSqliteStatements(orm.em.getDriver(), database);
     const connection = orm.em.getConnection();
     // WAL lets readers run beside the writer; synchronous=FULL makes every
     // acknowledged commit survive power loss, not just a process crash.

@@ -4,16 +4,28 @@
 // pool only after a successful ROLLBACK, which a dead connection cannot run,
 // so each such transaction kept one pooled connection forever, and after ten
 // of them (the pool's size) every call waited for a connection that never came.
-// (A BEGIN that failed did the same.)
+// (A BEGIN that failed did the same.) It also sets up the pool for the hot
+// path's prepared statements (prepared-statements.ts).
 import type { Configuration } from '@mikro-orm/core';
 import { PostgreSqlConnection, PostgreSqlDriver } from '@mikro-orm/postgresql';
 import type { DatabaseConnection, Driver, PostgresDialect } from 'kysely';
-import type { PoolConfig } from 'pg';
+import type { Pool, PoolConfig } from 'pg';
 import { databaseFault } from './database-faults.ts';
+import { usePostgresStatements } from './prepared-statements.ts';
 
 class LostConnectionsReleasedConnection extends PostgreSqlConnection {
-  override createKyselyDialect(overrides: PoolConfig): PostgresDialect {
-    const dialect = super.createKyselyDialect(overrides);
+  /** The driver the prepared statements are kept for; set before anything connects. */
+  driver: object | undefined;
+
+  override createKyselyDialect(overrides: PoolConfig & { onPoolCreated?: (pool: Pool) => unknown }): PostgresDialect {
+    const dialect = super.createKyselyDialect({
+      ...overrides,
+      onPoolCreated: (pool: Pool) => {
+        usePostgresStatements(this.driver!, pool);
+        return overrides.onPoolCreated?.(pool);
+      },
+      // MikroORM takes onPoolCreated beside the pool's options, but types only the latter.
+    } as PoolConfig);
     const createDriver = dialect.createDriver.bind(dialect);
     dialect.createDriver = () => releasingLostConnections(createDriver());
     return dialect;
@@ -24,7 +36,9 @@ export class ResilientPostgreSqlDriver extends PostgreSqlDriver {
   constructor(config: Configuration) {
     super(config);
     // PostgreSqlDriver names its connection class inside its constructor: swap the instance before anything connects.
-    (this as unknown as { connection: PostgreSqlConnection }).connection = new LostConnectionsReleasedConnection(this.config);
+    const connection = new LostConnectionsReleasedConnection(this.config);
+    connection.driver = this;
+    (this as unknown as { connection: PostgreSqlConnection }).connection = connection;
   }
 }
 

@@ -1,6 +1,6 @@
-import { raw, sql, type QueryResult } from '@mikro-orm/core';
 import type { Candidate, RoundRobinState, SourceSettings } from './choice.ts';
-import { Operator, Source, SourceOperator } from '../entities.ts';
+import type { ISource } from '../entities.ts';
+import { execute, inList, paddedLength } from '../../storage/prepared-statements.ts';
 import type { Tx } from '../unit-of-work.ts';
 
 /** A source's distribution settings with its configured operators, as read in this transaction. */
@@ -31,18 +31,22 @@ export interface CandidatePool {
 export async function loadCandidates(tx: Tx, sourceIds: readonly number[]): Promise<CandidatePool> {
   const pool: CandidatePool = { bySource: new Map(), operatorNames: new Map(), latestAssignment: 0 };
   if (sourceIds.length === 0) return pool;
-  const sources = await tx.find(Source, { id: { $in: [...sourceIds] } }, { fields: ['id', 'strategy', 'swrrCycle', 'acceptWithinMs'], disableIdentityMap: true });
+  const ids = inList([...sourceIds]);
+  const { rows: sources } = await execute<{ id: number; strategy: ISource['strategy']; swrr_cycle: string; accept_within_ms: number }>(
+    tx,
+    `select id, strategy, swrr_cycle, accept_within_ms from source where id in (${ids.sql})`,
+    ids.params,
+  );
   for (const source of sources) {
-    pool.bySource.set(source.id, { sourceId: source.id, strategy: source.strategy, cycle: source.swrrCycle, acceptWithinMs: source.acceptWithinMs, candidates: [] });
+    pool.bySource.set(source.id, { sourceId: source.id, strategy: source.strategy, cycle: source.swrr_cycle, acceptWithinMs: source.accept_within_ms, candidates: [] });
   }
-  const rows = await tx.createQueryBuilder(SourceOperator, 'so')
-    .select(['so.source', 'so.weight', 'so.swrrCurrent', raw('o.id as operator_id')])
-    // Joined columns are not fields of SourceOperator, hence the widening.
-    .addSelect(['o.name', 'o.active', 'o.maxLoad', 'o.openLoad', 'o.lastAssignedAt'] as never[])
-    .join('so.operator', 'o')
-    .where({ source: { $in: [...sourceIds] } })
-    .orderBy({ operator: 'asc' })
-    .execute<RawCandidateRow[]>('all', false);
+  const { rows } = await execute<RawCandidateRow>(
+    tx,
+    `select so.source_id, so.weight, so.swrr_current, o.id as operator_id, o.name, o.active, o.max_load, o.open_load, o.last_assigned_at
+       from source_operator so join operator o on o.id = so.operator_id
+      where so.source_id in (${ids.sql}) order by so.operator_id`,
+    ids.params,
+  );
   for (const row of rows) {
     const lastAssignedAt = millis(row.last_assigned_at);
     pool.operatorNames.set(row.operator_id, row.name);
@@ -114,26 +118,32 @@ export async function claimCapacity(tx: Tx, units: ReadonlyMap<number, number>, 
   if (units.size === 0) return true;
   const sorted = new Map([...units].sort(([a], [b]) => a - b));
   const delta = caseOf('id', sorted);
-  const ids = [...sorted.keys()];
-  const result = await tx.execute<QueryResult>(
+  const ids = inList([...sorted.keys()]);
+  const { affected } = await execute(
+    tx,
     `update operator set open_load = open_load + ${delta.sql}, last_assigned_at = ?
-      where id in (${ids.map(() => '?').join(', ')}) and active and open_load + ${delta.sql} <= max_load`,
-    [...delta.params, tx.getPlatform().processDateProperty(now), ...ids, ...delta.params],
-    'run',
+      where id in (${ids.sql}) and active and open_load + ${delta.sql} <= max_load`,
+    [...delta.params, now, ...ids.params, ...delta.params],
   );
-  return result.affectedRows === units.size;
+  return affected === units.size;
 }
 
-/** `case <column> when key then value ... end` over whole numbers, the same in SQLite and PostgreSQL. */
+/**
+ * `case <column> when key then value ... end` over whole numbers, the same in
+ * SQLite and PostgreSQL. Its branches are padded to a power of two by
+ * repeating the last one (the first match wins), so it makes few distinct texts.
+ */
 function caseOf(column: string, values: ReadonlyMap<number, number>): { sql: string; params: number[] } {
+  const branches = [...values];
+  while (branches.length < paddedLength(values.size)) branches.push(branches[branches.length - 1]!);
   return {
-    sql: `case ${column} ${[...values].map(() => 'when ? then cast(? as integer)').join(' ')} end`,
-    params: [...values].flat(),
+    sql: `case ${column} ${branches.map(() => 'when ? then cast(? as integer)').join(' ')} end`,
+    params: branches.flat(),
   };
 }
 
 export async function releaseCapacity(tx: Tx, operatorId: number): Promise<void> {
-  await tx.nativeUpdate(Operator, { id: operatorId }, { openLoad: sql`open_load - 1` });
+  await execute(tx, 'update operator set open_load = open_load - 1 where id = ?', [operatorId]);
 }
 
 /** Keeps a source's in-memory round-robin state in step after a choice. */
@@ -149,13 +159,13 @@ export function recordRoundRobin(settings: SourceCandidates, state: RoundRobinSt
 export async function saveRoundRobin(tx: Tx, sources: Iterable<SourceCandidates>): Promise<void> {
   for (const settings of sources) {
     if (settings.strategy !== 'SMOOTH_WEIGHTED_ROUND_ROBIN' || settings.candidates.length === 0) continue;
-    await tx.nativeUpdate(Source, { id: settings.sourceId }, { swrrCycle: settings.cycle });
+    await execute(tx, 'update source set swrr_cycle = ? where id = ?', [settings.cycle, settings.sourceId]);
     const currents = caseOf('operator_id', new Map(settings.candidates.map((c) => [c.operatorId, c.swrrCurrent])));
-    await tx.execute(
-      `update source_operator set swrr_current = ${currents.sql}
-        where source_id = ? and operator_id in (${settings.candidates.map(() => '?').join(', ')})`,
-      [...currents.params, settings.sourceId, ...settings.candidates.map((c) => c.operatorId)],
-      'run',
+    const operatorIds = inList(settings.candidates.map((c) => c.operatorId));
+    await execute(
+      tx,
+      `update source_operator set swrr_current = ${currents.sql} where source_id = ? and operator_id in (${operatorIds.sql})`,
+      [...currents.params, settings.sourceId, ...operatorIds.params],
     );
   }
 }

@@ -3,8 +3,8 @@ import { chooseOperator, isEligible, withoutOperator } from './choice.ts';
 import { claimCapacity, loadCandidates, recordClaim, recordFull, releaseCapacity, recordRoundRobin, saveRoundRobin, type CandidatePool, type SourceCandidates } from './candidates.ts';
 import { findContactViews } from '../contacts/views.ts';
 import { recordAssignments } from './history.ts';
-import { Contact, SourceOperator } from '../entities.ts';
 import { lockSources } from '../../storage/locks.ts';
+import { execute, inList } from '../../storage/prepared-statements.ts';
 import type { Tx } from '../unit-of-work.ts';
 import type { AssignmentEvent } from '../views.ts';
 
@@ -55,10 +55,10 @@ export async function drainQueue(
         continue;
       }
       // Only if it is still queued: a concurrent close (which takes no source lock) may have ended it.
-      const taken = await tx.nativeUpdate(
-        Contact,
-        { id: contact.id, operator: null, status: 'NEW' },
-        { operator: choice.operatorId, assignedAt: now, acceptBy: acceptDeadline(settings, now) },
+      const { affected: taken } = await execute(
+        tx,
+        "update contact set operator_id = ?, assigned_at = ?, accept_by = ? where id = ? and operator_id is null and status = 'NEW'",
+        [choice.operatorId, now, acceptDeadline(settings, now), contact.id],
       );
       if (taken !== 1) {
         await releaseCapacity(tx, choice.operatorId);
@@ -89,11 +89,12 @@ export async function drainQueue(
 async function nextInQueue(tx: Tx, sourceIds: readonly number[], limit: number): Promise<{ id: number; source: { id: number }; priority: number }[]> {
   const heads = [];
   for (const sourceId of sourceIds) {
-    heads.push(...await tx.find(
-      Contact,
-      { source: sourceId, operator: null, status: 'NEW' },
-      { fields: ['id', 'source', 'priority'], orderBy: { priority: 'desc', id: 'asc' }, limit, disableIdentityMap: true },
-    ));
+    const { rows } = await execute<{ id: number; priority: number }>(
+      tx,
+      "select id, priority from contact where source_id = ? and operator_id is null and status = 'NEW' order by priority desc, id limit ?",
+      [sourceId, limit],
+    );
+    heads.push(...rows.map((row) => ({ id: row.id, source: { id: sourceId }, priority: row.priority })));
   }
   return heads.sort((a, b) => b.priority - a.priority || a.id - b.id).slice(0, limit);
 }
@@ -112,12 +113,9 @@ export async function lockForDrain(tx: Tx, scope: DrainScope): Promise<number[]>
 async function affectedSources(tx: Tx, scope: DrainScope): Promise<number[]> {
   const ids = new Set(scope.sourceIds ?? []);
   if (scope.operatorIds && scope.operatorIds.length > 0) {
-    const links = await tx.find(
-      SourceOperator,
-      { operator: { $in: [...scope.operatorIds] }, weight: { $gt: 0 } },
-      { fields: ['source'], disableIdentityMap: true },
-    );
-    for (const link of links) ids.add(link.source.id);
+    const operatorIds = inList([...scope.operatorIds]);
+    const { rows } = await execute<{ source_id: number }>(tx, `select source_id from source_operator where operator_id in (${operatorIds.sql}) and weight > 0`, operatorIds.params);
+    for (const row of rows) ids.add(row.source_id);
   }
   return [...ids];
 }

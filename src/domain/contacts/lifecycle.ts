@@ -7,6 +7,7 @@ import { Contact, type ContactStatus } from '../entities.ts';
 import { FailedPreconditionError, NotFoundError } from '../errors.ts';
 import { drainQueue, lockForDrain } from '../assignment/queue.ts';
 import { ConflictError, type UnitOfWork } from '../unit-of-work.ts';
+import { execute } from '../../storage/prepared-statements.ts';
 import type { ContactView } from '../views.ts';
 
 export class ContactLifecycle {
@@ -30,7 +31,11 @@ export class ContactLifecycle {
       // Conditional on the status and operator we read: two concurrent closes free the load once, and a
       // queued contact that a concurrent drain assigned meanwhile is read again, so its load is freed too.
       // Accepted (IN_PROGRESS) or closed: no accept deadline is left to watch.
-      const changed = await tx.nativeUpdate(Contact, { id: contactId, status: from, operator: contact.operator?.id ?? null }, { status, closedAt, acceptBy: null });
+      const { affected: changed } = await execute(
+        tx,
+        `update contact set status = ?, closed_at = ?, accept_by = null where id = ? and status = ? and operator_id ${contact.operator ? '= ?' : 'is null'}`,
+        [status, closedAt, contactId, from, ...(contact.operator ? [contact.operator.id] : [])],
+      );
       if (changed !== 1) throw new ConflictError(`contact ${contactId} changed concurrently`);
       const view = { ...contactView(contact), status, closedAt };
       if (status === 'CLOSED' && contact.operator) {

@@ -7,12 +7,13 @@ import { recordAssignments, type AssignmentChange } from '../assignment/history.
 import { acceptDeadline } from './accept-deadlines.ts';
 import { claimCapacity, loadCandidates, recordClaim, recordRoundRobin, saveRoundRobin, type CandidatePool, type SourceCandidates } from '../assignment/candidates.ts';
 import { CONTACT_RELATIONS, contactView } from './views.ts';
-import { Contact, Lead, PRIORITIES, Source, type ILead, type ISource, type Outcome, type Priority } from '../entities.ts';
+import { Contact, Lead, PRIORITIES, type ILead, type ISource, type Outcome, type Priority } from '../entities.ts';
 import { StorageFullError, UnavailableError } from '../errors.ts';
 import { sourceNotFound, type SourceKey } from '../sources.ts';
 import { missingIdentifiers, normalizeIdentifiers, pickLead, type LeadIdentifiers } from './lead-identity.ts';
 import { insertReturningIds } from '../../storage/insert-returning.ts';
 import { lockSources } from '../../storage/locks.ts';
+import { execute, inList } from '../../storage/prepared-statements.ts';
 import { ConflictError, type Tx, type UnitOfWork } from '../unit-of-work.ts';
 import type { AssignmentEvent, ContactView, RegisterContactResult } from '../views.ts';
 
@@ -113,6 +114,9 @@ export class Registrations {
   }
 }
 
+/** What registration reads of a source. */
+type RegistrationSource = Pick<ISource, 'id' | 'code' | 'name' | 'strategy' | 'leadAffinity' | 'acceptWithinMs'>;
+
 interface LeadState {
   lead: ILead;
   /** Not stored yet: inserted with the batch. */
@@ -124,7 +128,7 @@ interface LeadState {
 }
 
 interface Decision {
-  source: ISource;
+  source: RegistrationSource;
   leadState: LeadState;
   leadCreated: boolean;
   operatorId: number | null;
@@ -184,20 +188,30 @@ class BatchRegistration {
     return this.#insertContacts(decided, pool);
   }
 
-  async #sources(inputs: readonly RegisterContactInput[]): Promise<ISource[]> {
-    const ids = inputs.flatMap((i) => ('id' in i.source ? [i.source.id] : []));
-    const codes = inputs.flatMap((i) => ('code' in i.source ? [i.source.code] : []));
-    return this.#tx.find(Source, { $or: [{ id: { $in: ids } }, { code: { $in: codes } }] }, { disableIdentityMap: true });
+  async #sources(inputs: readonly RegisterContactInput[]): Promise<RegistrationSource[]> {
+    const ids = inList([...new Set(inputs.flatMap((i) => ('id' in i.source ? [i.source.id] : [])))]);
+    const codes = inList([...new Set(inputs.flatMap((i) => ('code' in i.source ? [i.source.code] : [])))]);
+    const { rows } = await execute<{ id: number; code: string | null; name: string; strategy: ISource['strategy']; lead_affinity: number | boolean; accept_within_ms: number }>(
+      this.#tx,
+      `select id, code, name, strategy, lead_affinity, accept_within_ms from source where id in (${ids.sql}) or code in (${codes.sql})`,
+      [...ids.params, ...codes.params],
+    );
+    return rows.map((row) => ({ id: row.id, code: row.code, name: row.name, strategy: row.strategy, leadAffinity: Boolean(row.lead_affinity), acceptWithinMs: row.accept_within_ms }));
   }
 
   /** Contacts already stored under the batch's request_ids, as replay answers. */
-  async #storedReplays(inputs: readonly RegisterContactInput[], sources: readonly (ISource | undefined)[]): Promise<Map<string, RegisterContactResult>> {
+  async #storedReplays(inputs: readonly RegisterContactInput[], sources: readonly (RegistrationSource | undefined)[]): Promise<Map<string, RegisterContactResult>> {
     const keyed = inputs.flatMap((input, i) => (input.requestId !== '' && sources[i] ? [{ source: sources[i].id, requestId: input.requestId }] : []));
     const replays = new Map<string, RegisterContactResult>();
     if (keyed.length === 0) return replays;
-    const where = { requestId: { $in: keyed.map((k) => k.requestId) }, source: { $in: keyed.map((k) => k.source) } };
+    const requestIds = inList([...new Set(keyed.map((k) => k.requestId))]);
+    const sourceIds = inList([...new Set(keyed.map((k) => k.source))]);
     // Replays are rare: look for ids first, and load whole contacts only for those found.
-    const found = await this.#tx.find(Contact, where, { fields: ['id'], disableIdentityMap: true });
+    const { rows: found } = await execute<{ id: number }>(
+      this.#tx,
+      `select id from contact where request_id in (${requestIds.sql}) and source_id in (${sourceIds.sql})`,
+      [...requestIds.params, ...sourceIds.params],
+    );
     if (found.length === 0) return replays;
     const stored = await this.#tx.find(Contact, { id: { $in: found.map((c) => c.id) } }, { populate: [...CONTACT_RELATIONS] });
     for (const contact of stored) {
@@ -208,21 +222,30 @@ class BatchRegistration {
 
   /** Every stored lead any identity of the batch points to, with its open contacts' operators. */
   async #leads(identities: readonly LeadIdentifiers[]): Promise<LeadState[]> {
-    const or = (['externalId', 'phone', 'email'] as const).flatMap((key) => {
-      const values = [...new Set(identities.flatMap((ids) => (ids[key] === null ? [] : [ids[key]])))];
-      return values.length === 0 ? [] : [{ [key]: { $in: values } }];
-    });
-    if (or.length === 0) return [];
-    const leads = await this.#tx.find(Lead, { $or: or }, { disableIdentityMap: true });
-    const states = leads.map((lead) => ({ lead, isNew: false, fill: {}, holders: [] as number[] }));
+    const [externalIds, phones, emails] = (['externalId', 'phone', 'email'] as const).map((key) =>
+      inList([...new Set(identities.flatMap((ids) => (ids[key] === null ? [] : [ids[key]])))]));
+    const { rows } = await execute<{ id: number; external_id: string | null; phone: string | null; email: string | null; name: string; created_at: number | Date }>(
+      this.#tx,
+      `select id, external_id, phone, email, name, created_at from lead
+        where external_id in (${externalIds!.sql}) or phone in (${phones!.sql}) or email in (${emails!.sql})`,
+      [...externalIds!.params, ...phones!.params, ...emails!.params],
+    );
+    const states = rows.map((row) => ({
+      lead: { id: row.id, externalId: row.external_id, phone: row.phone, email: row.email, name: row.name, createdAt: new Date(row.created_at) } as ILead,
+      isNew: false,
+      fill: {},
+      holders: [] as number[],
+    }));
     if (states.length === 0) return states;
     // Affinity needs only who holds the lead's open contacts, not the contacts:
     // one row per (lead, operator) from an index, however many the lead has.
-    const holders = await this.#tx.execute<{ lead_id: number; operator_id: number }[]>(
+    const leadIds = inList(states.map((s) => s.lead.id));
+    const { rows: holders } = await execute<{ lead_id: number; operator_id: number }>(
+      this.#tx,
       `select lead_id, operator_id, min(id) as oldest from contact
-        where lead_id in (${leads.map(() => '?').join(', ')}) and operator_id is not null and status in ('NEW', 'IN_PROGRESS')
+        where lead_id in (${leadIds.sql}) and operator_id is not null and status in ('NEW', 'IN_PROGRESS')
         group by lead_id, operator_id order by oldest`,
-      leads.map((l) => l.id),
+      leadIds.params,
     );
     for (const row of holders) states.find((s) => s.lead.id === Number(row.lead_id))!.holders.push(Number(row.operator_id));
     return states;
@@ -245,7 +268,7 @@ class BatchRegistration {
   }
 
   /** Affinity first, then the source's strategy; capacity is taken in memory and claimed in #claimCapacity. */
-  #choose(pool: CandidatePool, source: ISource, lead: LeadState, created: boolean, roundRobins: Set<SourceCandidates>): { operatorId: number | null; outcome: Outcome } {
+  #choose(pool: CandidatePool, source: RegistrationSource, lead: LeadState, created: boolean, roundRobins: Set<SourceCandidates>): { operatorId: number | null; outcome: Outcome } {
     const settings = pool.bySource.get(source.id)!;
     if (source.leadAffinity && !created) {
       const keeper = chooseAffinity(lead.holders, settings.candidates);

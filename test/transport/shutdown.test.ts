@@ -90,7 +90,8 @@ describe('graceful shutdown on SIGTERM', () => {
   it('finishes accepted calls, refuses later ones with UNAVAILABLE, ends streams cleanly, exits 0, loses no acknowledged contact', async () => {
     dir = mkdtempSync(join(tmpdir(), 'crm-shutdown-'));
     const dbPath = join(dir, 'crm.sqlite');
-    child = spawnServer({ DATABASE_URL: `sqlite:${dbPath}` }, { isolated: true });
+    // At debug: a line for every call, successful ones included.
+    child = spawnServer({ DATABASE_URL: `sqlite:${dbPath}`, LOG_LEVEL: 'debug' }, { isolated: true });
     const { port } = await child.listening();
     const address = `127.0.0.1:${port}`;
     const admin = grpcClient(AdminService, address);

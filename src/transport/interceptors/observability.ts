@@ -1,4 +1,5 @@
-// One structured log line and the call metrics for every RPC.
+// The call metrics for every RPC, and a structured log line: at debug for
+// successful calls, at info (warn for bugs) for the others.
 import { Code, ConnectError, type Interceptor } from '@connectrpc/connect';
 import type { Logger } from 'pino';
 import type { Metrics } from '../../metrics.ts';
@@ -31,6 +32,9 @@ export function observeCalls(log: Logger, metrics: Metrics): Interceptor {
       metrics.duration.observe({ method }, seconds);
       const line = { method, code, ms: Math.round(seconds * 100_000) / 100 };
       if (code === 'internal' || code === 'unknown') log.warn(line, 'call');
+      // A line for every successful call cost 4-7% of RegisterContact's
+      // throughput; the metrics count them all, and LOG_LEVEL=debug shows them.
+      else if (code === 'ok') log.debug(line, 'call');
       else log.info(line, 'call');
       return error;
     };

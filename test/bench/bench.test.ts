@@ -1,8 +1,11 @@
 // `npm run bench` on a tiny workload: its setup, pre-fill, statement count and
 // report code run end to end and produce a report of the expected shape. No
-// timing is asserted: these runs are far too short to mean anything.
+// timing is asserted: these runs are far too short to mean anything. The
+// PostgreSQL section runs on the PostgreSQL pass (TEST_DATABASE_URL) only.
+import pg from 'pg';
 import { describe, expect, it } from 'vitest';
-import { formatLongReport, formatReport, runBench, runLong, SCENARIOS, type ProgressKind } from './bench.ts';
+import { formatLongReport, formatReport, POSTGRES_SCENARIOS, runBench, runLong, SCENARIOS, type ProgressKind } from './bench.ts';
+import { testDialect } from '../support/test-database.ts';
 
 const onLinux = process.platform === 'linux';
 
@@ -19,6 +22,8 @@ describe('benchmark (tiny workload)', () => {
       operators: 3,
       sources: 2,
       statementCalls: 20,
+      // Nothing listens on port 1: the PostgreSQL section is skipped, and says so.
+      postgresUrl: 'postgres://postgres:secret@127.0.0.1:1/postgres',
       onProgress: (line, kind) => progress.push([line, kind]),
     });
 
@@ -62,6 +67,76 @@ describe('benchmark (tiny workload)', () => {
     expect(text).toContain('SQL statements per RegisterContact');
     expect(JSON.parse(JSON.stringify(report))).toMatchObject({ kind: 'bench', phases: [{ name: 'empty' }, { name: 'prefilled' }] });
     expect(progress.some(([, kind]) => kind === 'step')).toBe(true);
+
+    expect(report.postgres).toEqual({ skipped: expect.stringMatching(/^PostgreSQL at postgres:\/\/postgres:\*\*\*@127\.0\.0\.1:1\/postgres cannot be used \(/) });
+    expect(progress.filter(([line]) => line.includes('skipping the PostgreSQL section'))).toHaveLength(1);
+    expect(text).toContain('PostgreSQL section skipped: PostgreSQL at');
+    expect(JSON.stringify(report)).not.toContain('secret');
+  }, 120_000);
+
+  it.skipIf(testDialect !== 'postgresql')('PostgreSQL section: one replica, two, two with a watcher, on a temporary database it drops (TEST_DATABASE_URL; skipped without it)', async () => {
+    const adminUrl = process.env.TEST_DATABASE_URL!;
+    const progress: string[] = [];
+    const report = await runBench({
+      concurrency: 4,
+      channels: 2,
+      seconds: 0.3,
+      rounds: 1,
+      warmupSeconds: 0.1,
+      prefillContacts: 0,
+      operators: 3,
+      sources: 2,
+      statementCalls: 0,
+      postgresUrl: adminUrl,
+      onProgress: (line) => progress.push(line),
+    });
+
+    expect(report.errors).toBe(0);
+    if ('skipped' in report.postgres) throw new Error(`skipped: ${report.postgres.skipped}`);
+    const section = report.postgres;
+    expect(section.rounds.map((r) => r.scenario)).toEqual(POSTGRES_SCENARIOS);
+    for (const name of POSTGRES_SCENARIOS) {
+      const s = section.scenarios[name];
+      expect(s.calls).toBeGreaterThan(0);
+      expect(s.errors).toBe(0);
+      expect(s.callsPerSecond).toBeGreaterThan(0);
+      expect(s.p99Ms).toBeGreaterThanOrEqual(s.p50Ms);
+      // One figure per server process in the scenario.
+      expect(s.serverPeakRssBytes).toHaveLength(name === 'twoReplicas' || name === 'twoReplicasWatched' ? 2 : 1);
+      if (onLinux) {
+        expect(s.serverCpuMicrosPerCall).toBeGreaterThan(0);
+        for (const bytes of s.serverPeakRssBytes) expect(bytes).toBeGreaterThan(0);
+      }
+    }
+    expect(section.scenarios.baseline.vsBaseline).toBe(1);
+    expect(section.ratios.twoReplicasVsOne).toBeCloseTo(section.scenarios.twoReplicas.callsPerSecond / section.scenarios.oneReplica.callsPerSecond);
+    expect(section.ratios.twoReplicasWatchedVsOne).toBeGreaterThan(0);
+    const registered = section.scenarios.twoReplicasWatched.outcomes;
+    // The watcher heard every assignment made while it watched, and nothing else.
+    expect(section.watcher).toEqual({ events: registered.assigned + registered.assignedAffinity, assignments: registered.assigned + registered.assignedAffinity, firstError: null });
+    expect(section.watcher.events).toBeGreaterThan(0);
+    // The second replica is a new process in the warm-up round and in the measured one.
+    expect(section.replicas.map((r) => r.starts)).toEqual([1, 2]);
+    expect(section.replicas.map((r) => r.warnings)).toEqual([0, 0]);
+    if (onLinux) for (const replica of section.replicas) expect(replica.peakRssBytes).toBeGreaterThan(0);
+    const registrations = section.scenarios.oneReplica.calls + section.scenarios.twoReplicas.calls + section.scenarios.twoReplicasWatched.calls;
+    expect(section.contactsAtEnd).toBeGreaterThanOrEqual(registrations);
+
+    const text = formatReport(report);
+    expect(text).toContain(`PostgreSQL ${section.serverVersion}, temporary database ${section.database}`);
+    expect(text).toContain('RegisterContact, distinct leads, 2 replicas + 1 watcher');
+    expect(text).toContain('2 replicas vs 1');
+    expect(JSON.parse(JSON.stringify(report))).toMatchObject({ postgres: { database: section.database, watcher: { firstError: null } } });
+    expect(progress.some((line) => line.startsWith('[PostgreSQL] round 1/1, RegisterContact, distinct leads, 2 replicas + 1 watcher'))).toBe(true);
+
+    const admin = new pg.Client({ connectionString: adminUrl });
+    await admin.connect();
+    try {
+      const { rows } = await admin.query('select datname from pg_database where datname = $1', [section.database]);
+      expect(rows).toEqual([]);
+    } finally {
+      await admin.end();
+    }
   }, 120_000);
 
   it('--long reports server RSS at start, middle and end', async () => {

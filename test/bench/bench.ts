@@ -9,15 +9,20 @@
 // connections. A no-op call on the same server (grpc.health.v1 Health/Check)
 // is the baseline every scenario is compared with; baseline and
 // RegisterContact rounds are interleaved and medians across rounds reported.
+//
+// Then the same server on PostgreSQL, one replica and two (two processes on
+// one temporary database, the load split between them), with and without a
+// WatchAssignments watcher: what a second replica buys, and what it costs.
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import * as grpc from '@grpc/grpc-js';
-import Database from 'better-sqlite3';
+import Database, { type Statement } from 'better-sqlite3';
+import pg from 'pg';
 import { pino } from 'pino';
 import { AdminService } from '../../gen/crm/v1/admin_pb.js';
-import { DistributionService, RegisterContactRequestSchema, RegisterContactResponseSchema } from '../../gen/crm/v1/distribution_pb.js';
+import { DistributionService, RegisterContactRequestSchema, RegisterContactResponseSchema, WatchAssignmentsRequestSchema } from '../../gen/crm/v1/distribution_pb.js';
 import { AssignmentOutcome, DistributionStrategy } from '../../gen/crm/v1/resources_pb.js';
 import { Health, HealthCheckRequestSchema, HealthCheckResponse_ServingStatus, HealthCheckResponseSchema } from '../../gen/grpc/health/v1/health_pb.js';
 import { startServer } from '../../src/server.ts';
@@ -50,10 +55,15 @@ export interface BenchOptions {
   statementCalls: number;
   /** Where the temporary database files go (default: the OS temp dir). */
   dir?: string;
+  /**
+   * A PostgreSQL server for the replica section, as a URL to administer it by:
+   * the bench creates a temporary database there and drops it. null skips the section.
+   */
+  postgresUrl: string | null;
   onProgress?: (line: string, kind: ProgressKind) => void;
 }
 
-export interface LongOptions extends Omit<BenchOptions, 'seconds' | 'rounds' | 'prefillContacts' | 'statementCalls'> {
+export interface LongOptions extends Omit<BenchOptions, 'seconds' | 'rounds' | 'prefillContacts' | 'statementCalls' | 'postgresUrl'> {
   /** RegisterContact calls in the long run. */
   calls: number;
   /** RSS checkpoints (evenly spaced by calls), besides the one at the start. */
@@ -75,6 +85,7 @@ export const DEFAULT_OPTIONS: BenchOptions = {
   sources: 4,
   repeatShare: 0.5,
   statementCalls: 500,
+  postgresUrl: 'postgres://postgres@127.0.0.1:5432/postgres',
 };
 
 export const DEFAULT_LONG_OPTIONS: LongOptions = {
@@ -86,7 +97,8 @@ export const DEFAULT_LONG_OPTIONS: LongOptions = {
 // ---------------------------------------------------------------- report shapes
 
 export type ScenarioName = 'baseline' | 'registerDistinct' | 'registerRepeat';
-export const SCENARIOS: readonly ScenarioName[] = ['baseline', 'registerDistinct', 'registerRepeat'];
+/** The baseline first: the others are compared with it. */
+export const SCENARIOS = ['baseline', 'registerDistinct', 'registerRepeat'] as const satisfies readonly ScenarioName[];
 
 export interface Outcomes {
   assigned: number;
@@ -94,14 +106,14 @@ export interface Outcomes {
   queued: number;
 }
 
-export interface RoundResult extends DriveResult {
-  scenario: ScenarioName;
+export interface RoundResult<S extends string = ScenarioName> extends DriveResult {
+  scenario: S;
   /** 0 for the warm-up run. */
   round: number;
 }
 
-export interface ScenarioSummary {
-  scenario: ScenarioName;
+export interface ScenarioSummary<S extends string = ScenarioName> {
+  scenario: S;
   label: string;
   /** Medians across the measured rounds. */
   callsPerSecond: number;
@@ -110,6 +122,8 @@ export interface ScenarioSummary {
   serverCpuPercent: number | null;
   serverCpuMicrosPerCall: number | null;
   clientCpuPercent: number;
+  /** Highest sampled VmRSS of each server process across the rounds (one entry per process). */
+  serverPeakRssBytes: number[];
   /** callsPerSecond / the baseline's callsPerSecond. */
   vsBaseline: number;
   /** Totals across the measured rounds. */
@@ -154,6 +168,46 @@ export interface PrefillReport {
   loadsConsistent: boolean;
 }
 
+export type PostgresScenarioName = 'baseline' | 'oneReplica' | 'twoReplicas' | 'twoReplicasWatched';
+/** The baseline first: the others are compared with it. */
+export const POSTGRES_SCENARIOS = ['baseline', 'oneReplica', 'twoReplicas', 'twoReplicasWatched'] as const satisfies readonly PostgresScenarioName[];
+
+export interface WatcherFigures {
+  /** Events the watcher received in the measured rounds. */
+  events: number;
+  /** RegisterContact calls of those rounds that assigned their contact: each should reach the watcher as one event. */
+  assignments: number;
+  /** The status a watch stream ended with before the bench closed it (RESOURCE_EXHAUSTED: it fell behind), if one did. */
+  firstError: string | null;
+}
+
+export interface ReplicaFigures {
+  /** Processes started: the second replica is a new one every round. */
+  starts: number;
+  /** VmHWM, the kernel's peak resident set size of the process: the highest over its starts. */
+  peakRssBytes: number;
+  /** Log lines at warn level or above while measuring. */
+  warnings: number;
+}
+
+export interface PostgresReport {
+  /** PostgreSQL's server_version. */
+  serverVersion: string;
+  /** The temporary database both replicas used (dropped at the end). */
+  database: string;
+  contactsAtEnd: number;
+  scenarios: Record<PostgresScenarioName, ScenarioSummary<PostgresScenarioName>>;
+  rounds: RoundResult<PostgresScenarioName>[];
+  /** calls/s of each two-replica scenario over the one-replica one's. */
+  ratios: { twoReplicasVsOne: number; twoReplicasWatchedVsOne: number };
+  watcher: WatcherFigures;
+  /** The first replica (in every scenario, and where the watcher is) and the second. */
+  replicas: [ReplicaFigures, ReplicaFigures];
+}
+
+/** The PostgreSQL section, or why it did not run. */
+export type PostgresSection = PostgresReport | { skipped: string };
+
 export interface StatementCount {
   description: string;
   concurrency: number;
@@ -194,6 +248,7 @@ export interface BenchReport {
   phases: PhaseReport[];
   prefill: PrefillReport | null;
   statements: StatementReport | null;
+  postgres: PostgresSection;
   /** Failed calls over every measured round (a healthy run has none). */
   errors: number;
 }
@@ -317,8 +372,8 @@ function countContacts(dbPath: string): number {
 
 // ---------------------------------------------------------------- interruption
 
-/** Servers and temporary directories of runs in progress, for `cleanUpAfterInterrupt`. */
-const live = { servers: new Set<BenchServer>(), dirs: new Set<string>() };
+/** Servers, temporary directories and temporary databases of runs in progress, for `cleanUpAfterInterrupt`. */
+const live = { servers: new Set<BenchServer>(), dirs: new Set<string>(), databases: new Set<TemporaryDatabase>() };
 
 function tempDir(parent: string | undefined, prefix: string): string {
   const dir = mkdtempSync(join(parent ?? os.tmpdir(), prefix));
@@ -335,6 +390,59 @@ function removeDir(dir: string): void {
 export async function cleanUpAfterInterrupt(): Promise<void> {
   await Promise.all([...live.servers].map((server) => server.stop()));
   for (const dir of live.dirs) removeDir(dir);
+  await Promise.all([...live.databases].map((database) => database.drop()));
+}
+
+// ---------------------------------------------------------------- a temporary PostgreSQL database
+
+/** One statement on a connection of its own: the bench's few administrative queries. */
+async function postgresQuery<Row>(url: string, sql: string): Promise<Row[]> {
+  // Not the driver's default of waiting forever: an unreachable server must end in a skipped section.
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5_000 });
+  await client.connect();
+  try {
+    return (await client.query(sql)).rows as Row[];
+  } finally {
+    await client.end();
+  }
+}
+
+/** A URL as it may be printed or reported: without its password. */
+function withoutPassword(url: string): string {
+  if (!URL.canParse(url)) return '(not a URL)';
+  const parsed = new URL(url);
+  if (parsed.password) parsed.password = '***';
+  return parsed.href;
+}
+
+interface TemporaryDatabase {
+  name: string;
+  /** The admin URL with the database swapped in, as DATABASE_URL for the servers. */
+  url: string;
+  serverVersion: string;
+  drop(): Promise<void>;
+}
+
+/** A new, empty database on the server of `adminUrl`; throws if that server cannot be reached or refuses. */
+async function createPostgresDatabase(adminUrl: string): Promise<TemporaryDatabase> {
+  const url = new URL(adminUrl);
+  const name = `crm_bench_${process.pid}_${Date.now().toString(36)}`;
+  const [version] = await postgresQuery<{ server_version: string }>(adminUrl, 'show server_version');
+  await postgresQuery(adminUrl, `create database ${name}`);
+  url.pathname = `/${name}`;
+  let dropped: Promise<void> | undefined;
+  const database: TemporaryDatabase = {
+    name,
+    url: url.href,
+    serverVersion: version!.server_version,
+    drop() {
+      // With force: a server killed on Ctrl-C may leave connections behind for a moment.
+      dropped ??= postgresQuery(adminUrl, `drop database if exists ${name} with (force)`).then(() => void live.databases.delete(database));
+      return dropped;
+    },
+  };
+  live.databases.add(database);
+  return database;
 }
 
 // ---------------------------------------------------------------- the server and its fixture
@@ -352,11 +460,11 @@ export interface BenchServer {
 
 const LOG_LEVEL = 'info';
 
-/** `node src/main.ts` on the given SQLite file, ephemeral port, default (durable) settings. */
-export async function startBenchServer(dbPath: string): Promise<BenchServer> {
+/** `node src/main.ts` on the given database (`sqlite:<file>` or `postgres://...`), ephemeral port, default (durable) settings. */
+export async function startBenchServer(databaseUrl: string): Promise<BenchServer> {
   const started = performance.now();
   // LOG_LEVEL info is both the server's default and what startChildServer needs to see "listening".
-  const child = await startChildServer({ DATABASE_URL: `sqlite:${dbPath}`, LOG_LEVEL });
+  const child = await startChildServer({ DATABASE_URL: databaseUrl, LOG_LEVEL });
   const startupMs = performance.now() - started;
   const loadRepairs = child.lines.filter((line) => line.includes('repaired an operator load')).length;
   child.lines.length = 0;
@@ -424,9 +532,19 @@ export async function setupFixture(address: string, options: Pick<BenchOptions, 
 
 type Channel = grpc.Client;
 
-/** Separate HTTP/2 connections: a local subchannel pool keeps grpc-js from sharing one among them. */
-export function openChannels(address: string, count: number): Channel[] {
-  return Array.from({ length: count }, () => new grpc.Client(address, grpc.credentials.createInsecure(), { 'grpc.use_local_subchannel_pool': 1 }));
+/** A separate HTTP/2 connection: a local subchannel pool keeps grpc-js from sharing one among channels. */
+function openChannel(address: string): Channel {
+  return new grpc.Client(address, grpc.credentials.createInsecure(), { 'grpc.use_local_subchannel_pool': 1 });
+}
+
+/**
+ * `count` channels taking the addresses (servers) in turn, rounded up to a
+ * whole number per address: workers take the channels in turn too, so the
+ * servers get equal shares of them.
+ */
+export function openChannels(addresses: readonly string[], count: number): Channel[] {
+  const total = Math.ceil(count / addresses.length) * addresses.length;
+  return Array.from({ length: total }, (_, c) => openChannel(addresses[c % addresses.length]!));
 }
 
 function closeChannels(channels: readonly Channel[]): void {
@@ -442,7 +560,9 @@ function unary(channel: Channel, path: string, body: Buffer): Promise<Buffer> {
 
 const HEALTH_CHECK = `/${Health.typeName}/${Health.method.check.name}`;
 const REGISTER_CONTACT = `/${DistributionService.typeName}/${DistributionService.method.registerContact.name}`;
+const WATCH_ASSIGNMENTS = `/${DistributionService.typeName}/${DistributionService.method.watchAssignments.name}`;
 const HEALTH_REQUEST = Buffer.from(toBinary(HealthCheckRequestSchema, create(HealthCheckRequestSchema, { service: '' })));
+const WATCH_EVERYTHING = Buffer.from(toBinary(WatchAssignmentsRequestSchema, create(WatchAssignmentsRequestSchema, {})));
 
 /** One call of a scenario on a channel; resolves with what it counts for in the outcomes. */
 type Call = (channel: Channel) => Promise<keyof Outcomes | null>;
@@ -517,6 +637,62 @@ export class Workload {
   }
 }
 
+/**
+ * A WatchAssignments stream with no filter, on a connection of its own,
+ * counting the events it is sent. They are not decoded: this process shares
+ * the cores with the servers, and the count is all that is reported.
+ */
+class AssignmentWatcher {
+  events = 0;
+  /** The status the stream ended with before close(), if it did (RESOURCE_EXHAUSTED: it fell behind). */
+  endedWith: string | null = null;
+  readonly #channel: Channel;
+  readonly #stream: grpc.ClientReadableStream<Buffer>;
+  #closing = false;
+
+  constructor(address: string) {
+    this.#channel = openChannel(address);
+    this.#stream = this.#channel.makeServerStreamRequest<Buffer, Buffer>(WATCH_ASSIGNMENTS, (b) => b, (b) => b, WATCH_EVERYTHING);
+    this.#stream.on('data', () => (this.events += 1));
+    this.#stream.on('error', (error) => {
+      if (!this.#closing) this.endedWith ??= error.message;
+    });
+  }
+
+  /**
+   * Returns once the stream hears an assignment `probe` makes, with the count
+   * at 0: the server subscribes it some time after the call starts, and an
+   * assignment committed before that never reaches it.
+   */
+  async subscribe(probe: () => Promise<unknown>): Promise<void> {
+    for (let probes = 1; probes <= 20 && this.events === 0 && this.endedWith === null; probes++) {
+      await probe();
+      await this.settle(probes, 500);
+    }
+    if (this.events === 0) throw new Error(`the WatchAssignments stream heard none of the probe assignments${this.endedWith ? ` (${this.endedWith})` : ''}`);
+    this.events = 0;
+  }
+
+  /** Waits until `events` events have come, the stream has ended, or none has come for `quietMs`. */
+  async settle(events: number, quietMs: number): Promise<void> {
+    let heard = this.events;
+    let quietSince = performance.now();
+    while (this.events < events && this.endedWith === null && performance.now() - quietSince < quietMs) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      if (this.events !== heard) {
+        heard = this.events;
+        quietSince = performance.now();
+      }
+    }
+  }
+
+  close(): void {
+    this.#closing = true;
+    this.#stream.cancel();
+    this.#channel.close();
+  }
+}
+
 // ---------------------------------------------------------------- the load loop
 
 export interface DriveSpec {
@@ -529,8 +705,8 @@ export interface DriveSpec {
   onTick?: (completed: number, elapsedSeconds: number) => void;
   /** Called after every completed call (successful or not). */
   onCompleted?: (completed: number) => void;
-  /** Server pid, to measure its CPU over the run. */
-  serverPid?: number;
+  /** The server processes, to measure their CPU (summed) and RSS over the run. */
+  serverPids?: readonly number[];
 }
 
 export interface DriveResult {
@@ -541,10 +717,12 @@ export interface DriveResult {
   callsPerSecond: number;
   p50Ms: number;
   p99Ms: number;
-  /** Server process CPU over the run, % of one core. */
+  /** Server processes' CPU over the run, % of one core. */
   serverCpuPercent: number | null;
-  /** Server process CPU per completed call: steadier than calls/s on shared cores, where the client competes for them. */
+  /** Server processes' CPU per completed call: steadier than calls/s on shared cores, where the client competes for them. */
   serverCpuMicrosPerCall: number | null;
+  /** Highest VmRSS of each server process, sampled every 250 ms over the run. */
+  serverPeakRssBytes: number[];
   /** This (client) process's CPU over the run, % of one core. */
   clientCpuPercent: number;
   outcomes: Outcomes;
@@ -561,7 +739,13 @@ export async function drive(channels: readonly Channel[], call: Call, spec: Driv
   const started = process.hrtime.bigint();
   const deadline = spec.seconds === undefined ? undefined : started + BigInt(Math.round(spec.seconds * 1e9));
   const more = () => (spec.calls === undefined || issued < spec.calls) && (deadline === undefined || process.hrtime.bigint() < deadline);
-  const serverCpu = spec.serverPid === undefined ? null : processCpuSeconds(spec.serverPid);
+  const serverPids = spec.serverPids ?? [];
+  const serverCpuTotal = () => {
+    const each = serverPids.map(processCpuSeconds);
+    return serverPids.length === 0 || each.includes(null) ? null : each.reduce((sum: number, cpu) => sum + cpu!, 0);
+  };
+  const serverCpu = serverCpuTotal();
+  const serverRss = serverPids.map(sampleRss);
   const clientCpu = process.cpuUsage();
   const ticker = spec.onTick && setInterval(() => spec.onTick!(completed, Number(process.hrtime.bigint() - started) / 1e9), 500);
   const worker = async (w: number) => {
@@ -581,14 +765,16 @@ export async function drive(channels: readonly Channel[], call: Call, spec: Driv
       spec.onCompleted?.(completed);
     }
   };
+  let serverPeakRssBytes: number[];
   try {
     await Promise.all(Array.from({ length: spec.concurrency }, (_, w) => worker(w)));
   } finally {
     if (ticker) clearInterval(ticker);
+    serverPeakRssBytes = serverRss.map((rss) => rss.stop());
   }
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   const client = process.cpuUsage(clientCpu);
-  const serverCpuAfter = spec.serverPid === undefined ? null : processCpuSeconds(spec.serverPid);
+  const serverCpuAfter = serverCpuTotal();
   const serverCpuSeconds = serverCpu === null || serverCpuAfter === null ? null : serverCpuAfter - serverCpu;
   const sorted = Float64Array.from(latencies).sort();
   return {
@@ -602,6 +788,7 @@ export async function drive(channels: readonly Channel[], call: Call, spec: Driv
     serverCpuPercent: serverCpuSeconds === null ? null : (serverCpuSeconds / seconds) * 100,
     serverCpuMicrosPerCall: serverCpuSeconds === null || completed === 0 ? null : (serverCpuSeconds / completed) * 1e6,
     clientCpuPercent: ((client.user + client.system) / 1e6 / seconds) * 100,
+    serverPeakRssBytes,
     outcomes,
   };
 }
@@ -618,7 +805,7 @@ export function scenarioLabel(scenario: ScenarioName, repeatShare: number): stri
   return scenario === 'registerRepeat' ? `RegisterContact, ${Math.round(repeatShare * 100)}% repeat leads` : LABELS[scenario];
 }
 
-/** Samples the server's VmRSS while a phase runs. */
+/** Samples a server's VmRSS (every 250 ms) until stopped. */
 function sampleRss(pid: number): { stop(): number } {
   let peak = processMemory(pid).rssBytes;
   const timer = setInterval(() => (peak = Math.max(peak, processMemory(pid).rssBytes)), 250);
@@ -630,6 +817,51 @@ function sampleRss(pid: number): { stop(): number } {
   };
 }
 
+function roundLabel(round: number, rounds: number): string {
+  return round === 0 ? 'warm-up' : `round ${round}/${rounds}`;
+}
+
+/** One run of a scenario against the server processes behind the channels, with a live status and a line for the log. */
+async function runScenario(what: string, channels: readonly Channel[], call: Call, serverPids: readonly number[], seconds: number, options: BenchOptions): Promise<DriveResult> {
+  const progress = options.onProgress ?? (() => undefined);
+  const result = await drive(channels, call, {
+    concurrency: options.concurrency,
+    seconds,
+    serverPids,
+    onTick: (completed, elapsed) =>
+      progress(`${what}: ${elapsed.toFixed(1)}/${seconds} s, ${completed.toLocaleString('en-US')} calls, ${Math.round(completed / elapsed).toLocaleString('en-US')}/s, server RSS ${serverPids.map((pid) => mb(processMemory(pid).rssBytes)).join(' + ')}`, 'tick'),
+  });
+  progress(`${what}: ${Math.round(result.callsPerSecond).toLocaleString('en-US')} calls/s, p50 ${result.p50Ms.toFixed(2)} ms, p99 ${result.p99Ms.toFixed(2)} ms${result.errors ? `, ${result.errors} errors` : ''}`, 'step');
+  return result;
+}
+
+/** Medians across each scenario's measured rounds; the first scenario is the baseline the others are compared with. */
+function summarizeScenarios<S extends string>(scenarios: readonly [S, ...S[]], label: (scenario: S) => string, rounds: readonly RoundResult<S>[]): Record<S, ScenarioSummary<S>> {
+  const summaries = {} as Record<S, ScenarioSummary<S>>;
+  for (const scenario of scenarios) {
+    const mine = rounds.filter((r) => r.scenario === scenario);
+    const cpu = mine.map((r) => r.serverCpuPercent).filter((c): c is number => c !== null);
+    const cpuPerCall = mine.map((r) => r.serverCpuMicrosPerCall).filter((c): c is number => c !== null);
+    summaries[scenario] = {
+      scenario,
+      label: label(scenario),
+      callsPerSecond: median(mine.map((r) => r.callsPerSecond)),
+      p50Ms: median(mine.map((r) => r.p50Ms)),
+      p99Ms: median(mine.map((r) => r.p99Ms)),
+      serverCpuPercent: cpu.length === 0 ? null : median(cpu),
+      serverCpuMicrosPerCall: cpuPerCall.length === 0 ? null : median(cpuPerCall),
+      clientCpuPercent: median(mine.map((r) => r.clientCpuPercent)),
+      serverPeakRssBytes: mine.reduce<number[]>((peaks, r) => r.serverPeakRssBytes.map((bytes, p) => Math.max(bytes, peaks[p] ?? 0)), []),
+      vsBaseline: 0,
+      calls: mine.reduce((n, r) => n + r.calls, 0),
+      errors: mine.reduce((n, r) => n + r.errors, 0),
+      outcomes: mine.reduce((o, r) => addOutcomes(o, r.outcomes), emptyOutcomes()),
+    };
+  }
+  for (const scenario of scenarios) summaries[scenario].vsBaseline = summaries[scenario].callsPerSecond / summaries[scenarios[0]].callsPerSecond;
+  return summaries;
+}
+
 export async function measurePhase(
   name: PhaseReport['name'],
   label: string,
@@ -638,11 +870,10 @@ export async function measurePhase(
   dbPath: string,
   options: BenchOptions,
 ): Promise<PhaseReport> {
-  const progress = options.onProgress ?? (() => undefined);
   const contactsAtStart = countContacts(dbPath);
   const rssAfterSetupBytes = processMemory(server.pid).rssBytes;
   const rss = sampleRss(server.pid);
-  const channels = openChannels(server.address, options.channels);
+  const channels = openChannels([server.address], options.channels);
   const calls: Record<ScenarioName, Call> = {
     baseline: healthCheck,
     registerDistinct: workload.call(0),
@@ -651,18 +882,10 @@ export async function measurePhase(
   const rounds: RoundResult[] = [];
   let warnings = 0;
   try {
-    const run = async (scenario: ScenarioName, round: number, seconds: number) => {
-      const step = round === 0 ? 'warm-up' : `round ${round}/${options.rounds}`;
-      const what = `[${label}] ${step}, ${scenarioLabel(scenario, options.repeatShare)}`;
-      const result = await drive(channels, calls[scenario], {
-        concurrency: options.concurrency,
-        seconds,
-        serverPid: server.pid,
-        onTick: (completed, elapsed) =>
-          progress(`${what}: ${elapsed.toFixed(1)}/${seconds} s, ${completed.toLocaleString('en-US')} calls, ${Math.round(completed / elapsed).toLocaleString('en-US')}/s, server RSS ${mb(processMemory(server.pid).rssBytes)}`, 'tick'),
-      });
+    const run = async (scenario: ScenarioName, round: number, seconds: number): Promise<RoundResult> => {
+      const what = `[${label}] ${roundLabel(round, options.rounds)}, ${scenarioLabel(scenario, options.repeatShare)}`;
+      const result = await runScenario(what, channels, calls[scenario], [server.pid], seconds, options);
       warnings += server.takeWarnings();
-      progress(`${what}: ${Math.round(result.callsPerSecond).toLocaleString('en-US')} calls/s, p50 ${result.p50Ms.toFixed(2)} ms, p99 ${result.p99Ms.toFixed(2)} ms${result.errors ? `, ${result.errors} errors` : ''}`, 'step');
       return { scenario, round, ...result };
     };
     for (const scenario of SCENARIOS) await run(scenario, 0, options.warmupSeconds);
@@ -674,34 +897,13 @@ export async function measurePhase(
   }
   const { hwmBytes, rssBytes } = processMemory(server.pid);
   const rssSampledPeakBytes = rss.stop();
-  const summaries = {} as Record<ScenarioName, ScenarioSummary>;
-  for (const scenario of SCENARIOS) {
-    const mine = rounds.filter((r) => r.scenario === scenario);
-    const cpu = mine.map((r) => r.serverCpuPercent).filter((c): c is number => c !== null);
-    const cpuPerCall = mine.map((r) => r.serverCpuMicrosPerCall).filter((c): c is number => c !== null);
-    summaries[scenario] = {
-      scenario,
-      label: scenarioLabel(scenario, options.repeatShare),
-      callsPerSecond: median(mine.map((r) => r.callsPerSecond)),
-      p50Ms: median(mine.map((r) => r.p50Ms)),
-      p99Ms: median(mine.map((r) => r.p99Ms)),
-      serverCpuPercent: cpu.length === 0 ? null : median(cpu),
-      serverCpuMicrosPerCall: cpuPerCall.length === 0 ? null : median(cpuPerCall),
-      clientCpuPercent: median(mine.map((r) => r.clientCpuPercent)),
-      vsBaseline: 0,
-      calls: mine.reduce((n, r) => n + r.calls, 0),
-      errors: mine.reduce((n, r) => n + r.errors, 0),
-      outcomes: mine.reduce((o, r) => addOutcomes(o, r.outcomes), emptyOutcomes()),
-    };
-  }
-  for (const scenario of SCENARIOS) summaries[scenario].vsBaseline = summaries[scenario].callsPerSecond / summaries.baseline.callsPerSecond;
   return {
     name,
     label,
     contactsAtStart,
     contactsAtEnd: countContacts(dbPath),
     databaseBytesAtEnd: fileBytes(dbPath),
-    scenarios: summaries,
+    scenarios: summarizeScenarios(SCENARIOS, (scenario) => scenarioLabel(scenario, options.repeatShare), rounds),
     rounds,
     server: {
       pid: server.pid,
@@ -714,6 +916,117 @@ export async function measurePhase(
       peakRssBytes: hwmBytes,
     },
   };
+}
+
+// ---------------------------------------------------------------- PostgreSQL: one replica, two, two with a watcher
+
+const POSTGRES_LABELS: Record<PostgresScenarioName, string> = {
+  baseline: 'baseline: Health/Check (no-op), 1 replica',
+  oneReplica: 'RegisterContact, distinct leads, 1 replica',
+  twoReplicas: 'RegisterContact, distinct leads, 2 replicas',
+  twoReplicasWatched: 'RegisterContact, distinct leads, 2 replicas + 1 watcher',
+};
+
+/** Calls that assigned their contact: each one is an assignment event. */
+function assignments(outcomes: Outcomes): number {
+  return outcomes.assigned + outcomes.assignedAffinity;
+}
+
+/**
+ * RegisterContact (distinct leads) on a temporary PostgreSQL database: see
+ * measureReplicas. Skipped, with the reason, when the server of `adminUrl`
+ * cannot be reached (or will not create the database).
+ */
+export async function measurePostgres(adminUrl: string, options: BenchOptions): Promise<PostgresSection> {
+  let database: TemporaryDatabase;
+  try {
+    database = await createPostgresDatabase(adminUrl);
+  } catch (error) {
+    const skipped = `PostgreSQL at ${withoutPassword(adminUrl)} cannot be used (${(error as Error).message})`;
+    options.onProgress?.(`${skipped}: skipping the PostgreSQL section`, 'step');
+    return { skipped };
+  }
+  try {
+    return await measureReplicas(database, options);
+  } finally {
+    await database.drop();
+  }
+}
+
+/**
+ * One server process, two on the same database with the load split between
+ * them, and two with a watcher on the first, interleaved over rounds with the
+ * Health/Check baseline (on one). The fixture is made once, through the first.
+ */
+async function measureReplicas(database: TemporaryDatabase, options: BenchOptions): Promise<PostgresReport> {
+  options.onProgress?.(`starting a replica on PostgreSQL ${database.serverVersion} (temporary database ${database.name})`, 'step');
+  const first = await startBenchServer(database.url);
+  const replicas: [ReplicaFigures, ReplicaFigures] = [{ starts: 1, peakRssBytes: 0, warnings: 0 }, { starts: 0, peakRssBytes: 0, warnings: 0 }];
+  const watcher: WatcherFigures = { events: 0, assignments: 0, firstError: null };
+  const rounds: RoundResult<PostgresScenarioName>[] = [];
+  const alone = openChannels([first.address], options.channels);
+  try {
+    const register = new Workload(await setupFixture(first.address, options)).call(0);
+    const run = async (scenario: PostgresScenarioName, round: number, seconds: number, servers: readonly BenchServer[], channels: readonly Channel[]) => {
+      const what = `[PostgreSQL] ${roundLabel(round, options.rounds)}, ${POSTGRES_LABELS[scenario]}`;
+      const result = { scenario, round, ...(await runScenario(what, channels, scenario === 'baseline' ? healthCheck : register, servers.map((s) => s.pid), seconds, options)) };
+      servers.forEach((server, r) => (replicas[r]!.warnings += server.takeWarnings()));
+      if (round > 0) rounds.push(result);
+      return result;
+    };
+    for (let round = 0; round <= options.rounds; round++) {
+      const seconds = round === 0 ? options.warmupSeconds : options.seconds;
+      await run('baseline', round, seconds, [first], alone);
+      await run('oneReplica', round, seconds, [first], alone);
+      // A new second process every round, so that the first is alone in the runs above: an idle
+      // replica still works against the database (its timers, and the assignments the other announces while it listens).
+      const second = await startBenchServer(database.url);
+      replicas[1].starts += 1;
+      const both = openChannels([first.address, second.address], options.channels);
+      try {
+        // It starts cold (its code not optimised yet); in round 0 every run is a warm-up already.
+        if (round > 0) await run('twoReplicas', 0, options.warmupSeconds, [first, second], both);
+        await run('twoReplicas', round, seconds, [first, second], both);
+        const watch = new AssignmentWatcher(first.address);
+        try {
+          await watch.subscribe(() => register(both[1]!));
+          const watched = await run('twoReplicasWatched', round, seconds, [first, second], both);
+          // The events of the last calls may still be on their way.
+          await watch.settle(assignments(watched.outcomes), 2_000);
+          if (round > 0) {
+            watcher.events += watch.events;
+            watcher.assignments += assignments(watched.outcomes);
+            watcher.firstError ??= watch.endedWith;
+          }
+        } finally {
+          watch.close();
+        }
+      } finally {
+        closeChannels(both);
+        replicas[1].peakRssBytes = Math.max(replicas[1].peakRssBytes, processMemory(second.pid).hwmBytes);
+        await second.stop();
+      }
+    }
+    replicas[0].peakRssBytes = processMemory(first.pid).hwmBytes;
+    const [contacts] = await postgresQuery<{ n: number }>(database.url, 'select count(*)::int as n from contact');
+    const scenarios = summarizeScenarios(POSTGRES_SCENARIOS, (scenario) => POSTGRES_LABELS[scenario], rounds);
+    return {
+      serverVersion: database.serverVersion,
+      database: database.name,
+      contactsAtEnd: contacts!.n,
+      scenarios,
+      rounds,
+      ratios: {
+        twoReplicasVsOne: scenarios.twoReplicas.callsPerSecond / scenarios.oneReplica.callsPerSecond,
+        twoReplicasWatchedVsOne: scenarios.twoReplicasWatched.callsPerSecond / scenarios.oneReplica.callsPerSecond,
+      },
+      watcher,
+      replicas,
+    };
+  } finally {
+    closeChannels(alone);
+    await first.stop();
+  }
 }
 
 // ---------------------------------------------------------------- pre-fill, straight into the file
@@ -800,19 +1113,25 @@ export function prefillDatabase(dbPath: string, contacts: number, onProgress: (d
 // ---------------------------------------------------------------- SQL statements per RegisterContact
 
 /**
- * Counts the SQL statements an in-process server sends to SQLite. The ORM
- * (MikroORM -> Kysely -> better-sqlite3) prepares every statement it runs,
- * including begin and commit, through Database.prototype.prepare, so wrapping
- * that method in this process counts them without touching the server's code.
+ * Counts the SQL statements an in-process server runs on SQLite. Every one,
+ * the ORM's (MikroORM -> Kysely -> better-sqlite3, begin and commit included)
+ * and the hot path's prepared ones, runs through a better-sqlite3 Statement's
+ * run, all, get or iterate, so wrapping those in this process counts them
+ * without touching the server's code.
  */
 function statementCounter(dbPath: string) {
-  const proto = Database.prototype as unknown as { prepare: (this: { name: string }, source: string) => unknown };
-  const original = proto.prepare;
+  // Counted where statements run, not where they are prepared: the hot path prepares each text once and reruns it.
+  const probe = new Database(':memory:');
+  const proto = Object.getPrototypeOf(probe.prepare('select 1')) as Record<'run' | 'all' | 'get' | 'iterate', (this: Statement, ...params: unknown[]) => unknown>;
+  probe.close();
+  const methods = (['run', 'all', 'get', 'iterate'] as const).map((name) => [name, proto[name]] as const);
   let recorded: string[] | null = null;
-  proto.prepare = function (this: { name: string }, source: string) {
-    if (recorded && this.name === dbPath) recorded.push(source);
-    return original.call(this, source);
-  };
+  for (const [name, original] of methods) {
+    proto[name] = function (this: Statement, ...params: unknown[]) {
+      if (recorded && this.database.name === dbPath) recorded.push(this.source);
+      return original.apply(this, params);
+    };
+  }
   return {
     start() {
       recorded = [];
@@ -823,7 +1142,7 @@ function statementCounter(dbPath: string) {
       return done;
     },
     uninstall() {
-      proto.prepare = original;
+      for (const [name, original] of methods) proto[name] = original;
     },
   };
 }
@@ -866,7 +1185,7 @@ export async function countStatements(dir: string, options: BenchOptions): Promi
     pino({ level: 'silent' }),
   );
   const address = `127.0.0.1:${server.port}`;
-  const channels = openChannels(address, options.channels);
+  const channels = openChannels([address], options.channels);
   try {
     const workload = new Workload(await setupFixture(address, options), 'st');
     const distinct = workload.call(0);
@@ -906,6 +1225,10 @@ function serverDescription() {
   return { command: 'node src/main.ts', database: 'SQLite file, WAL, synchronous=FULL (defaults)', logLevel: LOG_LEVEL };
 }
 
+function failedCalls(scenarios: Record<string, ScenarioSummary<string>>): number {
+  return Object.values(scenarios).reduce((n, s) => n + s.errors, 0);
+}
+
 function publicOptions<T extends { onProgress?: unknown; dir?: unknown }>(options: T): Omit<T, 'onProgress' | 'dir'> {
   const { onProgress: _progress, dir: _dir, ...rest } = options;
   return rest;
@@ -922,10 +1245,11 @@ export async function runBench(given: Partial<BenchOptions> = {}): Promise<Bench
   const phases: PhaseReport[] = [];
   let prefill: PrefillReport | null = null;
   let statements: StatementReport | null = null;
+  let postgres: PostgresSection = { skipped: '--skip-postgres' };
   let server: BenchServer | undefined;
   try {
     progress('starting the server (empty database)', 'step');
-    server = await startBenchServer(dbPath);
+    server = await startBenchServer(`sqlite:${dbPath}`);
     const fixture = await setupFixture(server.address, options);
     const workload = new Workload(fixture);
     phases.push(await measurePhase('empty', 'empty DB', server, workload, dbPath, options));
@@ -939,10 +1263,12 @@ export async function runBench(given: Partial<BenchOptions> = {}): Promise<Bench
       progress(`pre-filled ${filled.contacts.toLocaleString('en-US')} contacts (${filled.leads.toLocaleString('en-US')} leads) in ${filled.seconds.toFixed(1)} s`, 'step');
       workload.usePrefilledLeads(leadCount);
       progress('restarting the server on the pre-filled database', 'step');
-      server = await startBenchServer(dbPath);
+      server = await startBenchServer(`sqlite:${dbPath}`);
       phases.push(await measurePhase('prefilled', `${compact(options.prefillContacts)}-contact DB`, server, workload, dbPath, options));
       await server.stop();
     }
+
+    if (options.postgresUrl !== null) postgres = await measurePostgres(options.postgresUrl, options);
 
     if (options.statementCalls > 0) {
       progress('counting SQL statements per RegisterContact (in-process server)', 'step');
@@ -957,12 +1283,13 @@ export async function runBench(given: Partial<BenchOptions> = {}): Promise<Bench
     startedAt: startedAt.toISOString(),
     seconds: (performance.now() - started) / 1000,
     machine: machineInfo(loadAtStart),
-    options: publicOptions(options),
+    options: { ...publicOptions(options), postgresUrl: options.postgresUrl && withoutPassword(options.postgresUrl) },
     server: serverDescription(),
     phases,
     prefill,
     statements,
-    errors: phases.reduce((n, p) => n + SCENARIOS.reduce((m, s) => m + p.scenarios[s].errors, 0), 0),
+    postgres,
+    errors: phases.reduce((n, p) => n + failedCalls(p.scenarios), 0) + ('skipped' in postgres ? 0 : failedCalls(postgres.scenarios)),
   };
 }
 
@@ -979,10 +1306,10 @@ export async function runLong(given: Partial<LongOptions> = {}): Promise<LongRep
   let channels: Channel[] = [];
   try {
     progress('starting the server (empty database)', 'step');
-    server = await startBenchServer(dbPath);
+    server = await startBenchServer(`sqlite:${dbPath}`);
     const pid = server.pid;
     const workload = new Workload(await setupFixture(server.address, options));
-    channels = openChannels(server.address, options.channels);
+    channels = openChannels([server.address], options.channels);
     const call = workload.call(options.repeatShare);
     progress(`warm-up: ${options.warmupSeconds} s`, 'step');
     await drive(channels, call, { concurrency: options.concurrency, seconds: options.warmupSeconds });
@@ -996,7 +1323,7 @@ export async function runLong(given: Partial<LongOptions> = {}): Promise<LongRep
     const result = await drive(channels, call, {
       concurrency: options.concurrency,
       calls: options.calls,
-      serverPid: pid,
+      serverPids: [pid],
       onCompleted: (completed) => {
         if (completed < nextCheckpoint && completed < options.calls) return;
         nextCheckpoint += every;
@@ -1099,27 +1426,48 @@ function header(report: BenchReport | LongReport): string[] {
   ];
 }
 
+/** One row per scenario. */
+function scenarioTable(summaries: readonly ScenarioSummary<string>[]): string {
+  return table(
+    ['scenario', 'calls/s', 'p50 ms', 'p99 ms', 'vs baseline', 'server CPU', 'server µs/call', 'server RSS peak', 'client CPU', 'errors'],
+    summaries.map((r) => {
+      const serverCpu = r.serverCpuPercent === null ? 'n/a' : `${int(r.serverCpuPercent)}%`;
+      const perCall = r.serverCpuMicrosPerCall === null ? 'n/a' : int(r.serverCpuMicrosPerCall);
+      const rss = r.serverPeakRssBytes.map((bytes) => mb(bytes)).join(' / ');
+      return [r.label, int(r.callsPerSecond), fixed(r.p50Ms, 2), fixed(r.p99Ms, 2), fixed(r.vsBaseline, 3), serverCpu, perCall, rss, `${int(r.clientCpuPercent)}%`, String(r.errors)];
+    }),
+    [false, true, true, true, true, true, true, true, true, true],
+  );
+}
+
+function formatPostgres(section: PostgresSection, warmupSeconds: number): string[] {
+  if ('skipped' in section) return [`PostgreSQL section skipped: ${section.skipped}`, ''];
+  const { watcher: w, ratios } = section;
+  const [first, second] = section.replicas;
+  return [
+    `PostgreSQL ${section.serverVersion}, temporary database ${section.database} (${section.contactsAtEnd.toLocaleString('en-US')} contacts at end); server CPU is the replicas', not PostgreSQL's`,
+    `with 2 replicas the channels alternate between them; the second is a new process every round, warmed up ${warmupSeconds} s before it is measured`,
+    scenarioTable(POSTGRES_SCENARIOS.map((name) => section.scenarios[name])),
+    `calls/s, 2 replicas vs 1: ${fixed(ratios.twoReplicasVsOne, 3)}; 2 replicas + 1 watcher vs 1: ${fixed(ratios.twoReplicasWatchedVsOne, 3)}`,
+    `watcher (WatchAssignments on the first replica, no filter): ${w.events.toLocaleString('en-US')} events for ${w.assignments.toLocaleString('en-US')} assignments made while it watched${w.firstError ? `; a stream ended early: ${w.firstError}` : ''}`,
+    `server peak RSS (VmHWM): first replica ${mb(first.peakRssBytes)}, second ${mb(second.peakRssBytes)} (highest of its ${second.starts} processes); warnings logged ${first.warnings} and ${second.warnings}`,
+    '',
+  ];
+}
+
 export function formatReport(report: BenchReport): string {
   const o = report.options;
   const out = [
     'crm-distributor benchmark',
     ...header(report),
     `rounds:  ${o.rounds} x ${o.seconds} s per scenario, interleaved, after ${o.warmupSeconds} s warm-up each; figures are medians across rounds`,
+    'server CPU is summed over the server processes; server RSS peak is sampled every 250 ms, one figure per process',
     '',
   ];
   for (const phase of report.phases) {
     const s = phase.server;
     out.push(`${phase.label} (${phase.contactsAtStart.toLocaleString('en-US')} contacts at start, ${phase.contactsAtEnd.toLocaleString('en-US')} at end, database ${mb(phase.databaseBytesAtEnd)})`);
-    out.push(table(
-      ['scenario', 'calls/s', 'p50 ms', 'p99 ms', 'vs baseline', 'server CPU', 'server µs/call', 'client CPU', 'errors'],
-      SCENARIOS.map((name) => {
-        const r = phase.scenarios[name];
-        const serverCpu = r.serverCpuPercent === null ? 'n/a' : `${int(r.serverCpuPercent)}%`;
-        const perCall = r.serverCpuMicrosPerCall === null ? 'n/a' : int(r.serverCpuMicrosPerCall);
-        return [r.label, int(r.callsPerSecond), fixed(r.p50Ms, 2), fixed(r.p99Ms, 2), fixed(r.vsBaseline, 3), serverCpu, perCall, `${int(r.clientCpuPercent)}%`, String(r.errors)];
-      }),
-      [false, true, true, true, true, true, true, true, true],
-    ));
+    out.push(scenarioTable(SCENARIOS.map((name) => phase.scenarios[name])));
     const register = [phase.scenarios.registerDistinct, phase.scenarios.registerRepeat].reduce((o2, r) => addOutcomes(o2, r.outcomes), emptyOutcomes());
     out.push(`server peak RSS (VmHWM) ${mb(s.peakRssBytes)}; RSS after setup ${mb(s.rssAfterSetupBytes)}, at end ${mb(s.rssAtEndBytes)}; start-up ${fixed(s.startupMs / 1000, 2)} s, load repairs at start-up ${s.loadRepairs}, warnings logged ${s.warnings}`);
     out.push(`RegisterContact outcomes: ${register.assigned.toLocaleString('en-US')} assigned, ${register.assignedAffinity.toLocaleString('en-US')} by affinity, ${register.queued.toLocaleString('en-US')} queued`);
@@ -1130,6 +1478,7 @@ export function formatReport(report: BenchReport): string {
     out.push(`pre-fill (better-sqlite3, straight into the file, server stopped): ${p.contacts.toLocaleString('en-US')} contacts, ${p.leads.toLocaleString('en-US')} leads, ${p.openContacts.toLocaleString('en-US')} open, in ${fixed(p.seconds, 1)} s; loads consistent: ${p.loadsConsistent ? 'yes' : 'NO'}`);
     out.push('');
   }
+  out.push(...formatPostgres(report.postgres, o.warmupSeconds));
   if (report.statements) {
     const st = report.statements;
     out.push('SQL statements per RegisterContact (counted at the SQLite driver of an in-process server):');

@@ -12,8 +12,15 @@ calls/s, p50/p99 latency, the ratio to the baseline, the server's CPU per call
 (steadier than calls/s on shared cores), its peak RSS, and the SQL statements per
 RegisterContact.
 
+Then, on a temporary PostgreSQL database (created on --postgres's server and
+dropped at the end), RegisterContact with distinct leads on one replica, on two
+(two server processes, the load split evenly between them) and on two with a
+WatchAssignments watcher on one, interleaved with the baseline, with the ratios
+of two replicas to one and the events the watcher received. If that server
+cannot be reached, the section is skipped.
+
   --concurrency N   calls in flight at once (default ${DEFAULT_OPTIONS.concurrency})
-  --channels N      grpc-js channels / HTTP/2 connections (default ${DEFAULT_OPTIONS.channels})
+  --channels N      grpc-js channels / HTTP/2 connections (default ${DEFAULT_OPTIONS.channels}; rounded up to even for two replicas)
   --seconds S       length of one round of one scenario (default ${DEFAULT_OPTIONS.seconds})
   --rounds R        measured rounds per scenario (default ${DEFAULT_OPTIONS.rounds})
   --warmup S        warm-up per scenario before the rounds (default ${DEFAULT_OPTIONS.warmupSeconds})
@@ -22,6 +29,9 @@ RegisterContact.
   --long            instead: ${DEFAULT_LONG_OPTIONS.calls.toLocaleString('en-US')} RegisterContact calls, server RSS at start, middle and end
   --calls N         calls in --long mode (default ${DEFAULT_LONG_OPTIONS.calls})
   --dir PATH        directory for the temporary database (default: the OS temp dir)
+  --postgres URL    PostgreSQL server to create the temporary database on, as a URL to
+                    administer it by (default ${DEFAULT_OPTIONS.postgresUrl})
+  --skip-postgres   measure SQLite only
   --json            print one JSON object instead of the table
   -h, --help        this text
 `;
@@ -38,6 +48,8 @@ const { values } = parseArgs({
     long: { type: 'boolean', default: false },
     calls: { type: 'string' },
     dir: { type: 'string' },
+    postgres: { type: 'string' },
+    'skip-postgres': { type: 'boolean', default: false },
     json: { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
   },
@@ -83,7 +95,7 @@ function endProgress(): void {
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {
     endProgress();
-    process.stderr.write(`bench: ${signal}, stopping the server and removing the temporary database\n`);
+    process.stderr.write(`bench: ${signal}, stopping the servers and removing the temporary databases\n`);
     void cleanUpAfterInterrupt().finally(() => process.exit(130));
   });
 }
@@ -108,6 +120,7 @@ if (values.long) {
     seconds: number('seconds', values.seconds, DEFAULT_OPTIONS.seconds, { min: 0.1, integer: false }),
     rounds: number('rounds', values.rounds, DEFAULT_OPTIONS.rounds, { min: 1 }),
     prefillContacts: values['skip-prefill'] ? 0 : number('prefill', values.prefill, DEFAULT_OPTIONS.prefillContacts),
+    postgresUrl: values['skip-postgres'] ? null : (values.postgres ?? DEFAULT_OPTIONS.postgresUrl),
   });
   endProgress();
   process.stdout.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : `${formatReport(report)}\n`);

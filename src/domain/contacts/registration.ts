@@ -183,9 +183,13 @@ class BatchRegistration {
     });
 
     await this.#writeLeads(leads);
+    const outcomes = await this.#insertContacts(decided, pool);
+    // The claim comes last: from it to the commit, the operators' rows are
+    // locked, and a concurrent batch (another replica's) that gives the same
+    // operators capacity waits for them. So they wait only for the commit.
     await this.#claimCapacity(decided);
     await saveRoundRobin(this.#tx, roundRobins);
-    return this.#insertContacts(decided, pool);
+    return outcomes;
   }
 
   async #sources(inputs: readonly RegisterContactInput[]): Promise<RegistrationSource[]> {

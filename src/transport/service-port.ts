@@ -10,6 +10,7 @@ import http from 'node:http';
 import http2 from 'node:http2';
 import net from 'node:net';
 import tls from 'node:tls';
+import './abort-reason.ts';
 import type { NodeRequest, NodeResponse } from './adapter.ts';
 
 export interface ConnectionLimits {

@@ -26,6 +26,9 @@ export interface RegisterContactInput {
   priority: Priority;
 }
 
+/** Ids are `integer` columns: 32-bit in PostgreSQL (SQLite's 64-bit ones come from the same sequences). */
+const MAX_ROW_ID = 2 ** 31 - 1;
+
 /** Calls per transaction at most; more wait for the next one. */
 const MAX_BATCH = 256;
 
@@ -193,7 +196,8 @@ class BatchRegistration {
   }
 
   async #sources(inputs: readonly RegisterContactInput[]): Promise<RegistrationSource[]> {
-    const ids = inList([...new Set(inputs.flatMap((i) => ('id' in i.source ? [i.source.id] : [])))]);
+    // An id beyond a 32-bit integer names no source; as a parameter PostgreSQL would refuse it rather than match nothing.
+    const ids = inList([...new Set(inputs.flatMap((i) => ('id' in i.source && i.source.id <= MAX_ROW_ID ? [i.source.id] : [])))]);
     const codes = inList([...new Set(inputs.flatMap((i) => ('code' in i.source ? [i.source.code] : [])))]);
     const { rows } = await execute<{ id: number; code: string | null; name: string; strategy: ISource['strategy']; lead_affinity: number | boolean; accept_within_ms: number }>(
       this.#tx,

@@ -10,6 +10,7 @@ export interface Metrics {
   duration: Histogram<'method'>;
   registered: Counter<'source_id' | 'outcome'>;
   batchSize: Histogram<never>;
+  relayedAssignments: Counter<never>;
 }
 
 /** Figures read from the database at scrape time: always current, never double-counted. */
@@ -55,9 +56,14 @@ export function createMetrics(live: LiveFigures): Metrics {
     buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256],
     registers: [registry],
   });
+  const relayedAssignments = new Counter({
+    name: 'crm_assignments_relayed_total',
+    help: "PostgreSQL: assignments (this replica's and others') read back from the database for this replica's WatchAssignments streams, which happens only while it has some",
+    registers: [registry],
+  });
   operatorGauge('crm_operator_open_load', 'Open contacts (NEW, IN_PROGRESS) per operator', (o) => o.openLoad);
   operatorGauge('crm_operator_max_load', 'max_load per operator', (o) => o.maxLoad);
-  return { registry, calls, duration, registered, batchSize };
+  return { registry, calls, duration, registered, batchSize, relayedAssignments };
 
   function operatorGauge(name: string, help: string, value: (o: OperatorLoad) => number): void {
     new Gauge({

@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { HealthCheckResponse_ServingStatus as ServingStatus } from '../gen/grpc/health/v1/health_pb.js';
 import type { Config } from './config.ts';
-import { createMetrics, serveMetrics, type MetricsServer } from './metrics.ts';
+import { createMetrics, serveMetrics, type Metrics, type MetricsServer } from './metrics.ts';
 import { Admin } from './domain/admin.ts';
 import { AssignmentFeed } from './domain/assignment/feed.ts';
 import { localPublisher } from './domain/assignment/publisher.ts';
@@ -17,7 +17,7 @@ import { reconcileLoads } from './domain/integrity.ts';
 import { Registrations } from './domain/contacts/registration.ts';
 import { Queries } from './domain/queries.ts';
 import { UnitOfWork } from './domain/unit-of-work.ts';
-import { listenForAssignments, notifyPublisher, type AssignmentHandlers } from './storage/assignment-channel.ts';
+import { assignmentListener, notifyPublisher, type AssignmentHandlers } from './storage/assignment-channel.ts';
 import { DatabaseHealth } from './storage/database-health.ts';
 import { openDatabase } from './storage/orm.ts';
 import { nodeHandler } from './transport/adapter.ts';
@@ -58,10 +58,11 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     config.database.kind === 'postgresql' ? notifyPublisher() : localPublisher(feed),
     { unreachable: (error) => databaseHealth.suspect(error), concurrency: database.connections },
   );
-  // Several replicas may share a PostgreSQL database: watchers hear of every replica's assignments.
-  const listener = config.database.kind === 'postgresql' ? await listenForAssignments(config.database.url, log, feedFromNotices(uow, feed, log)) : undefined;
   const queries = new Queries(uow);
   const metrics = createMetrics(queries);
+  // Several replicas may share a PostgreSQL database: watchers hear of every replica's assignments, which this replica listens for only while it has watchers.
+  const listener = config.database.kind === 'postgresql' ? assignmentListener(config.database.url, log, feedFromNotices(uow, feed, metrics, log)) : undefined;
+  if (listener) feed.hearFrom(listener);
   const registrations = new Registrations(uow, {
     observer: {
       committed: (size) => metrics.batchSize.observe(size),
@@ -161,31 +162,31 @@ const STREAMING_REQUESTS = new Set(SERVICES.flatMap((service) => service.methods
 
 /**
  * Feeds this replica's watchers from the assignment channel, in commit order.
- * While the channel is down its notifications are lost, so watchers are ended
- * (after what was heard before) and new ones refused until it listens again.
+ * When the channel is lost its notifications are lost too, so the watchers are
+ * ended (after what was heard before): the next one listens again.
  */
-function feedFromNotices(uow: UnitOfWork, feed: AssignmentFeed, log: Logger): AssignmentHandlers {
+function feedFromNotices(uow: UnitOfWork, feed: AssignmentFeed, metrics: Metrics, log: Logger): AssignmentHandlers {
   let relaying = Promise.resolve();
   const then = (step: () => void | Promise<void>) => {
     relaying = relaying.then(step);
   };
   return {
-    deliver: (assignmentIds) => then(() => relayAssignments(uow, feed, assignmentIds, log)),
+    deliver: (assignmentIds) => then(() => relayAssignments(uow, feed, metrics, assignmentIds, log)),
     lost(reason) {
-      log.warn({ reason }, 'assignment listener lost; ending watch streams until it listens again');
-      feed.setUnavailable(reason);
+      log.warn({ reason }, 'assignment listener lost; ending watch streams (the next one listens again)');
       then(() => feed.interrupt(reason));
-    },
-    listening() {
-      then(() => feed.setUnavailable(undefined));
     },
   };
 }
 
 /** Loads the assignments another transaction (of any replica) recorded and hands them to this replica's watchers. */
-async function relayAssignments(uow: UnitOfWork, feed: AssignmentFeed, assignmentIds: readonly number[], log: Logger): Promise<void> {
+async function relayAssignments(uow: UnitOfWork, feed: AssignmentFeed, metrics: Metrics, assignmentIds: readonly number[], log: Logger): Promise<void> {
+  // Heard before the last watcher left: there is nobody to read them for.
+  if (feed.subscriberCount === 0) return;
   try {
-    feed.publish(await uow.read((tx) => findAssignmentEvents(tx, assignmentIds)));
+    const events = await uow.read((tx) => findAssignmentEvents(tx, assignmentIds));
+    metrics.relayedAssignments.inc(events.length);
+    feed.publish(events);
   } catch (error) {
     // Never a silent gap: the watchers are told, and resubscribe.
     log.warn({ reason: error instanceof Error ? error.message : String(error) }, 'could not read assignments to relay; ending watch streams');

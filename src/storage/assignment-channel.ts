@@ -1,17 +1,20 @@
 // Assignments across replicas on PostgreSQL: each transaction NOTIFYs the
 // ids of the assignments it recorded (delivered only if it commits, in commit
-// order), and every replica LISTENs and feeds its own watchers.
+// order), and a replica LISTENs, to feed its own watchers, only while it has
+// some: every notification it hears costs it a database read.
 import pg from 'pg';
 import type { Logger } from 'pino';
+import type { RemoteAssignments } from '../domain/assignment/feed.ts';
 import type { AssignmentPublisher } from '../domain/assignment/publisher.ts';
+import { UnavailableError } from '../domain/errors.ts';
 
 const CHANNEL = 'crm_assignments';
+/** The listening session's name in pg_stat_activity: which sessions of the database listen, and for what. */
+export const LISTENER_APPLICATION_NAME = 'crm-distributor assignment listener';
 /** NOTIFY payloads must stay under 8,000 bytes: 400 ids of up to 16 digits. */
 const IDS_PER_NOTIFY = 400;
 /** Assignment ids are PostgreSQL `serial`s: a larger number is not one of ours (and would fail the query that relays it). */
 const MAX_SERIAL = 2 ** 31 - 1;
-/** Between attempts to listen again after the connection was lost. */
-const RECONNECT_MS = 1_000;
 
 export function notifyPublisher(): AssignmentPublisher {
   return {
@@ -43,92 +46,109 @@ export function parseNotices(payload: string): number[] | undefined {
 export interface AssignmentHandlers {
   /** Ids of committed assignments, in commit order. */
   deliver(assignmentIds: number[]): void;
-  /** The connection is gone: notifications sent from now until `listening` are never heard. */
+  /** The connection is gone: notifications sent from now until the listener is asked to hear again are never heard. */
   lost(reason: string): void;
-  /** Listening (again): every notification from now on is heard. */
-  listening(): void;
 }
 
-export interface AssignmentListener {
+export interface AssignmentListener extends RemoteAssignments {
+  /** Ends every connection it opened, and refuses to hear from now on: the server is shutting down. */
   close(): Promise<void>;
 }
 
+/** One connection of the listener. */
+interface Connection {
+  /** Resolves once it listens; rejects with UnavailableError if it could not connect or listen. */
+  listening: Promise<void>;
+  /** Ignores its notifications from now on and closes it; resolves once it is closed. */
+  drop(): Promise<void>;
+}
+
 /**
- * Listens on a connection of its own, and when that connection is lost
- * (terminated, the database restarted, the network gone), says so at once and
- * connects again every RECONNECT_MS until it listens again.
+ * Listens on a connection of its own, opened by `hear()` when there is none
+ * and closed by `stopHearing()`. Closed rather than UNLISTENed: a replica
+ * without watchers then holds no connection at all, so there is no idle
+ * connection whose loss needs handling, and hearing again takes one path
+ * whether the last connection was closed or lost. When a listening connection
+ * is lost, `lost` says so at once; no timer reopens it: the next `hear()` (a
+ * new watcher) listens on a new one, or is refused.
  */
-export async function listenForAssignments(url: string, log: Logger, handlers: AssignmentHandlers): Promise<AssignmentListener> {
-  let client: pg.Client | undefined;
+export function assignmentListener(url: string, log: Logger, handlers: AssignmentHandlers): AssignmentListener {
+  /** The connection that listens or is about to: undefined while nobody needs one. */
+  let current: Connection | undefined;
+  /** Every connection not closed yet, the dropped ones included, for close() to wait for. */
+  const connections = new Set<Connection>();
   let closed = false;
-  let retry: NodeJS.Timeout | undefined;
+  let failing = false;
   let warnedForeign = false;
 
-  const connect = async (): Promise<void> => {
-    const next = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5_000, keepAlive: true });
-    let ready = false;
-    let gone = false;
-    const onGone = (reason: string) => {
-      // Before it listens, a failure rejects connect() instead.
-      if (!ready || gone) return;
-      gone = true;
-      if (client === next) client = undefined;
-      void next.end().catch(() => undefined);
-      if (closed) return;
-      handlers.lost(reason);
-      scheduleReconnect();
+  const open = (): Connection => {
+    const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5_000, keepAlive: true, application_name: LISTENER_APPLICATION_NAME });
+    const connected = (async () => {
+      await client.connect();
+      await client.query(`listen ${CHANNEL}`);
+    })();
+    let listened = false;
+    let dropped: Promise<void> | undefined;
+    const connection: Connection = {
+      listening: connected.then(
+        () => {
+          listened = true;
+          if (failing) log.info('assignment listener listening again');
+          failing = false;
+        },
+        (error: unknown) => {
+          const reason = `could not listen for assignments (${(error as Error).message})`;
+          // Once per outage, not once per watcher: a long outage stays readable.
+          if (!failing) log.warn({ reason }, 'assignment listener cannot listen; watchers get UNAVAILABLE until it can');
+          failing = true;
+          void connection.drop();
+          throw new UnavailableError(reason);
+        },
+      ),
+      drop() {
+        if (current === connection) current = undefined;
+        // Ended after connecting, never mid-handshake (which would leave connect() unsettled); a failed one is ended without waiting.
+        dropped ??= connected
+          .then(() => client.end(), () => void client.end().catch(() => undefined))
+          .catch(() => undefined)
+          .finally(() => connections.delete(connection));
+        return dropped;
+      },
     };
-    next.on('notification', (message) => {
-      if (message.channel !== CHANNEL || !message.payload) return;
+    connections.add(connection);
+
+    const onGone = (reason: string) => {
+      // Before it listens, a failure rejects `listening` instead; once dropped, its end is ours.
+      if (!listened || dropped) return;
+      void connection.drop();
+      handlers.lost(reason);
+    };
+    client.on('notification', (message) => {
+      // What a dropped connection still hears is for nobody: a new subscriber listens on a new connection, and hears each assignment once.
+      if (dropped || message.channel !== CHANNEL || !message.payload) return;
       const notices = parseNotices(message.payload);
       if (notices) return handlers.deliver(notices);
       // Another program's message on our channel: not an assignment, nothing to relay.
       if (!warnedForeign) log.warn({ channel: CHANNEL }, 'ignoring a notification that is not ours (logged once)');
       warnedForeign = true;
     });
-    next.on('error', (error) => onGone(`lost the assignment listener's database connection (${error.message})`));
-    next.on('end', () => onGone("the assignment listener's database connection ended"));
-    try {
-      await next.connect();
-      await next.query(`listen ${CHANNEL}`);
-    } catch (error) {
-      void next.end().catch(() => undefined);
-      throw error;
-    }
-    if (closed) {
-      await next.end();
-      return;
-    }
-    client = next;
-    ready = true;
-    handlers.listening();
+    client.on('error', (error) => onGone(`lost the assignment listener's database connection (${error.message})`));
+    client.on('end', () => onGone("the assignment listener's database connection ended"));
+    return connection;
   };
 
-  let failedAttempts = 0;
-  const scheduleReconnect = () => {
-    clearTimeout(retry);
-    retry = setTimeout(() => {
-      connect().then(
-        () => {
-          if (failedAttempts > 0) log.info({ failedAttempts }, 'assignment listener listening again');
-          failedAttempts = 0;
-        },
-        (error: unknown) => {
-          // Once per outage, not once a second: a long outage stays readable.
-          if (failedAttempts === 0) log.warn({ reason: (error as Error).message }, `assignment listener could not reconnect yet; trying every ${RECONNECT_MS} ms`);
-          failedAttempts += 1;
-          scheduleReconnect();
-        },
-      );
-    }, RECONNECT_MS);
-  };
-
-  await connect();
   return {
+    hear() {
+      if (closed) return Promise.reject(new UnavailableError('the server is shutting down'));
+      current ??= open();
+      return current.listening;
+    },
+    stopHearing() {
+      void current?.drop();
+    },
     async close() {
       closed = true;
-      clearTimeout(retry);
-      await client?.end();
+      await Promise.all([...connections].map((connection) => connection.drop()));
     },
   };
 }

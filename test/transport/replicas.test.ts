@@ -6,9 +6,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AdminService } from '../../gen/crm/v1/admin_pb.js';
 import { DistributionService, type AssignmentEvent } from '../../gen/crm/v1/distribution_pb.js';
 import { ContactStatus, DistributionStrategy } from '../../gen/crm/v1/resources_pb.js';
+import { LISTENER_APPLICATION_NAME } from '../../src/storage/assignment-channel.ts';
 import { migrations } from '../../src/storage/migrations/index.ts';
 import { startChildServer, type ChildServer } from '../support/child-server.ts';
 import { grpcClient, type GrpcClient } from '../support/grpc-client.ts';
+import { StreamReader } from '../support/stream-reader.ts';
 import { createTestDatabase, testDialect, type TestDatabase } from '../support/test-database.ts';
 
 interface Replica {
@@ -154,6 +156,99 @@ describe.skipIf(testDialect !== 'postgresql')('two replicas on one PostgreSQL da
     expect(drained.fromQueue).toBe(true);
     expect(drained.contact!.operator!.id).toBe(operators[0]);
     stream.cancel();
+  });
+
+  /** How many sessions of the database listen for assignments (each replica's listener names itself in pg_stat_activity). */
+  async function listenerSessions(): Promise<number> {
+    const { rows } = await db.query<{ n: number }>(
+      'select count(*)::int as n from pg_stat_activity where datname = current_database() and application_name = $1',
+      [LISTENER_APPLICATION_NAME],
+    );
+    return rows[0]!.n;
+  }
+
+  /** crm_assignments_relayed_total of replica `i`: the assignments it read back from the database for its watchers. */
+  async function relayed(i: number): Promise<number> {
+    const { metricsPort } = await replica(i).child.listening();
+    const body = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+    return Number(/^crm_assignments_relayed_total (\S+)$/m.exec(body)![1]);
+  }
+
+  it('a replica listens, and reads assignments back, only while a watcher is connected to it: it then hears every later assignment, in order', async () => {
+    const { sourceId } = await setUp(1, 100_000, [1]);
+    // Earlier tests' watchers are gone: nobody listens.
+    await expect.poll(listenerSessions, { timeout: 5_000 }).toBe(0);
+    const before = [await relayed(0), await relayed(1)];
+    for (let n = 0; n < 10; n++) await register(n, sourceId, unique('unwatched'));
+    // A relay would follow its commit at once; give it time to show.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(await listenerSessions()).toBe(0);
+    expect([await relayed(0), await relayed(1)]).toEqual(before);
+
+    // A watcher on replica 1: subscribed once a probe registered on replica 0 comes back.
+    const watcher = new StreamReader<AssignmentEvent, bigint>(replica(1).distribution.watchAssignments({ sourceId }), (e) => e.contact!.id);
+    const probes: bigint[] = [];
+    for (let attempt = 0; attempt < 100 && watcher.messages.length === 0; attempt++) {
+      probes.push((await register(0, sourceId, unique('probe'))).contact!.id);
+      await watcher.next(100);
+    }
+    expect(watcher.messages.length).toBeGreaterThan(0);
+    expect(await listenerSessions()).toBe(1);
+    // Every assignment committed after the subscription, made on the other replica, one after the other: all heard, in commit order, once each.
+    const made: bigint[] = [];
+    for (let n = 0; n < 30; n++) made.push((await register(0, sourceId, unique('watched'))).contact!.id);
+    await expect.poll(() => made.every((id) => watcher.messages.includes(id)), { timeout: 5_000 }).toBe(true);
+    const lastProbe = probes.at(-1)!;
+    const afterProbes = watcher.messages.slice(watcher.messages.indexOf(lastProbe) + 1);
+    expect(afterProbes).toEqual(made);
+    expect(watcher.errors).toEqual([]);
+    // Only the replica with the watcher read them back; the other one (which made them) did not.
+    expect(await relayed(1)).toBeGreaterThanOrEqual(before[1]! + made.length);
+    expect(await relayed(0)).toBe(before[0]);
+
+    // The last watcher leaves: the replica stops listening, and reads nothing more.
+    watcher.stream.cancel();
+    await expect.poll(listenerSessions, { timeout: 5_000 }).toBe(0);
+    const after = await relayed(1);
+    for (let n = 0; n < 10; n++) await register(n, sourceId, unique('unwatched'));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(await listenerSessions()).toBe(0);
+    expect([await relayed(0), await relayed(1)]).toEqual([before[0], after]);
+  });
+
+  it('watchers coming and going keep one listening session per replica that has watchers, and each watcher hears what follows its subscription', async () => {
+    const { sourceId } = await setUp(1, 100_000, [1]);
+    await expect.poll(listenerSessions, { timeout: 5_000 }).toBe(0);
+    const subscribed = async (i: number) => {
+      const reader = new StreamReader<AssignmentEvent, bigint>(replica(i).distribution.watchAssignments({ sourceId }), (e) => e.contact!.id);
+      for (let attempt = 0; attempt < 100 && reader.messages.length === 0; attempt++) {
+        await register(i + 1, sourceId, unique('probe'));
+        await reader.next(100);
+      }
+      expect(reader.messages.length).toBeGreaterThan(0);
+      return reader;
+    };
+    const first = await subscribed(1);
+    const second = await subscribed(1);
+    expect(await listenerSessions()).toBe(1);
+    // One of two leaves: the other keeps hearing, on the same session.
+    first.stream.cancel();
+    const kept = (await register(0, sourceId, unique('kept'))).contact!.id;
+    await second.until((id) => id === kept);
+    expect(await listenerSessions()).toBe(1);
+    // Watchers on both replicas: a session each.
+    const other = await subscribed(0);
+    expect(await listenerSessions()).toBe(2);
+    // The last one of replica 1 leaves and another comes right after, perhaps while the first session is still being closed: it hears all the same.
+    second.stream.cancel();
+    const again = await subscribed(1);
+    const heard = (await register(0, sourceId, unique('again'))).contact!.id;
+    await again.until((id) => id === heard);
+    await other.until((id) => id === heard);
+    await expect.poll(listenerSessions, { timeout: 5_000 }).toBe(2);
+    again.stream.cancel();
+    other.stream.cancel();
+    await expect.poll(listenerSessions, { timeout: 5_000 }).toBe(0);
   });
 
   it('100 contacts with accept_within 1 s, never accepted: each deadline moves its contact exactly once, whichever replica sees it; events match the stored assignments', { timeout: 120_000 }, async () => {

@@ -1,4 +1,3 @@
-import { UnavailableError } from '../errors.ts';
 import type { AssignmentEvent } from '../views.ts';
 
 export interface AssignmentFilter {
@@ -13,6 +12,27 @@ export interface FeedSubscriber {
   interrupted(reason: string): void;
 }
 
+interface Subscription {
+  filter: AssignmentFilter;
+  subscriber: FeedSubscriber;
+}
+
+/**
+ * Where a feed hears of the assignments other processes (other replicas)
+ * commit. Hearing them costs this process a database read per commit, so the
+ * feed hears them only while it has subscribers.
+ */
+export interface RemoteAssignments {
+  /**
+   * Resolves once every assignment committed from now on will be published;
+   * rejects with UnavailableError when they cannot be heard. Called for each
+   * new subscription, so it resolves at once when they are heard already.
+   */
+  hear(): Promise<void>;
+  /** The feed has no subscriber left: nothing needs to be heard until `hear` is called again. */
+  stopHearing(): void;
+}
+
 /**
  * In-process fan-out of committed assignments. Publishing never waits for a
  * subscriber: each one only queues the event, so slow or gone clients cannot
@@ -22,15 +42,30 @@ export interface FeedSubscriber {
  * new subscriptions are refused.
  */
 export class AssignmentFeed {
-  readonly #subscribers = new Set<{ filter: AssignmentFilter; subscriber: FeedSubscriber }>();
-  #unavailable: string | undefined;
+  readonly #subscribers = new Set<Subscription>();
+  #remote: RemoteAssignments | undefined;
 
-  /** Returns the unsubscribe function; throws UnavailableError while events cannot be heard. */
-  subscribe(filter: AssignmentFilter, subscriber: FeedSubscriber): () => void {
-    if (this.#unavailable !== undefined) throw new UnavailableError(this.#unavailable);
-    const entry = { filter, subscriber };
+  /** Hears other processes' assignments from `remote`, while somebody subscribes. */
+  hearFrom(remote: RemoteAssignments): void {
+    this.#remote = remote;
+  }
+
+  /**
+   * Resolves with the unsubscribe function once every assignment committed
+   * from then on reaches the subscriber (some committed a little earlier may
+   * too). Rejects with UnavailableError when they cannot be heard.
+   */
+  async subscribe(filter: AssignmentFilter, subscriber: FeedSubscriber): Promise<() => void> {
+    const entry: Subscription = { filter, subscriber };
+    // Counted while it waits to be heard: the last other subscriber leaving meanwhile must not stop the hearing it waits for.
     this.#subscribers.add(entry);
-    return () => this.#subscribers.delete(entry);
+    try {
+      await this.#remote?.hear();
+    } catch (error) {
+      this.#unsubscribe(entry);
+      throw error;
+    }
+    return () => this.#unsubscribe(entry);
   }
 
   get subscriberCount(): number {
@@ -49,12 +84,12 @@ export class AssignmentFeed {
   interrupt(reason: string): void {
     const subscribers = [...this.#subscribers];
     this.#subscribers.clear();
+    this.#remote?.stopHearing();
     for (const { subscriber } of subscribers) subscriber.interrupted(reason);
   }
 
-  /** Refuses new subscriptions with `reason` until called with undefined. */
-  setUnavailable(reason: string | undefined): void {
-    this.#unavailable = reason;
+  #unsubscribe(entry: Subscription): void {
+    if (this.#subscribers.delete(entry) && this.#subscribers.size === 0) this.#remote?.stopHearing();
   }
 }
 

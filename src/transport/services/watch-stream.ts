@@ -35,7 +35,8 @@ export async function* watchAssignments(feed: AssignmentFeed, filter: Assignment
     ending ??= error;
     wake?.();
   };
-  const unsubscribe = feed.subscribe(filter, {
+  // Subscribed (on PostgreSQL, once this replica listens): every assignment committed from here on reaches this stream, or it ends with a status.
+  const unsubscribe = await feed.subscribe(filter, {
     event(event) {
       if (ending) return;
       if (pending.length < WATCH_BUFFER) {
@@ -59,6 +60,8 @@ export async function* watchAssignments(feed: AssignmentFeed, filter: Assignment
     wake?.();
   };
   controls.signal.addEventListener('abort', onAbort);
+  // It may have ended while this replica started listening for it.
+  if (controls.signal.aborted) onAbort();
   try {
     for (;;) {
       while (pending.length > 0) {

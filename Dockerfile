@@ -36,4 +36,4 @@ HEALTHCHECK --interval=10s --timeout=3s --start-period=10s \
 # What `npm start` runs (package.json), without npm's process in between: the
 # project's Node, with its heap settings (a smaller young generation keeps RSS
 # low at no cost in throughput). The server is PID 1 and gets SIGTERM itself.
-CMD ["node_modules/.bin/node", "--max-semi-space-size=16", "--max-old-space-size=256", "src/main.ts"]
+CMD ["node_modules/.bin/node", "--max-semi-space-size=32", "--max-old-space-size=256", "src/main.ts"]

@@ -2,12 +2,11 @@
 // only between hear() and stopHearing(), hearing again while the last session
 // is still being closed, a lost session reported once, and refusal (never a
 // hang) when the database does not take connections.
-import pg from 'pg';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { UnavailableError } from '../../src/domain/errors.ts';
 import { assignmentListener, LISTENER_APPLICATION_NAME, type AssignmentListener } from '../../src/storage/assignment-channel.ts';
-import { terminateBackends, withDatabaseOutage } from '../support/faults.ts';
+import { queryOnce, terminateBackends, withDatabaseOutage } from '../support/faults.ts';
 import { createTestDatabase, testDialect, type TestDatabase } from '../support/test-database.ts';
 
 describe.skipIf(testDialect !== 'postgresql')('assignmentListener (PostgreSQL)', () => {
@@ -36,23 +35,12 @@ describe.skipIf(testDialect !== 'postgresql')('assignmentListener (PostgreSQL)',
     return listener;
   }
 
-  /** Runs one statement on a connection of its own (an outage ends every connection of the database). */
-  async function query<T extends pg.QueryResultRow>(statement: string, params: unknown[]): Promise<T[]> {
-    const client = new pg.Client({ connectionString: database.url });
-    await client.connect();
-    try {
-      return (await client.query<T>(statement, params)).rows;
-    } finally {
-      await client.end();
-    }
-  }
-
   async function sessions(): Promise<number> {
-    const rows = await query<{ n: number }>('select count(*)::int as n from pg_stat_activity where datname = current_database() and application_name = $1', [LISTENER_APPLICATION_NAME]);
+    const rows = await queryOnce<{ n: number }>(database.url, 'select count(*)::int as n from pg_stat_activity where datname = current_database() and application_name = $1', [LISTENER_APPLICATION_NAME]);
     return rows[0]!.n;
   }
 
-  const notify = (ids: number[]) => query('select pg_notify($1, $2)', ['crm_assignments', JSON.stringify(ids)]);
+  const notify = (ids: number[]) => queryOnce(database.url, 'select pg_notify($1, $2)', ['crm_assignments', JSON.stringify(ids)]);
 
   it('listens only from hear() until stopHearing(), and hears what is committed in between', async () => {
     const listener = start();

@@ -33,10 +33,15 @@ export function rssMb(pid: number): number {
 }
 
 /** Runs one statement on the PostgreSQL server of `databaseUrl`, connected to its maintenance database. */
-async function administer<T extends pg.QueryResultRow>(databaseUrl: string, statement: string, params: unknown[] = []): Promise<T[]> {
+function administer<T extends pg.QueryResultRow>(databaseUrl: string, statement: string, params: unknown[] = []): Promise<T[]> {
   const url = new URL(databaseUrl);
   url.pathname = '/postgres';
-  const client = new pg.Client({ connectionString: url.href });
+  return queryOnce<T>(url.href, statement, params);
+}
+
+/** Runs one statement on a connection of its own, to the database `databaseUrl` names (an outage ends every other connection). */
+export async function queryOnce<T extends pg.QueryResultRow>(databaseUrl: string, statement: string, params: unknown[] = []): Promise<T[]> {
+  const client = new pg.Client({ connectionString: databaseUrl });
   await client.connect();
   try {
     return (await client.query<T>(statement, params)).rows;

@@ -64,6 +64,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   const listener = config.database.kind === 'postgresql' ? assignmentListener(config.database.url, log, feedFromNotices(uow, feed, metrics, log)) : undefined;
   if (listener) feed.hearFrom(listener);
   const registrations = new Registrations(uow, {
+    isolateExclusiveSources: config.database.kind === 'postgresql',
     observer: {
       committed: (size) => metrics.batchSize.observe(size),
       split: (size, error) => log.warn({ err: error, size }, 'registration batch failed as a whole; retrying its calls one by one'),

@@ -88,4 +88,29 @@ describe('RegisterContact batching', () => {
     expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
     expect(splits).toBe(0);
   });
+
+  it('with isolateExclusiveSources, calls for a round-robin source commit in a transaction of their own beside the others, once the source was seen', async () => {
+    const em = database.orm.em.fork();
+    await em.insert(Source, { name: 'rr', code: 'rr', strategy: 'SMOOTH_WEIGHTED_ROUND_ROBIN', createdAt: new Date() });
+    for (let i = 1; i <= 3; i++) await em.insert(SourceOperator, { source: 2, operator: i, weight: 1 });
+    const sizes: number[] = [];
+    const isolating = new Registrations(new UnitOfWork(database.orm, localPublisher(new AssignmentFeed())), {
+      isolateExclusiveSources: true,
+      observer: { committed: (size) => sizes.push(size), split: () => (splits += 1) },
+    });
+    const roundRobin = (externalId: string): RegisterContactInput => ({ ...input(externalId), source: { code: 'rr' } });
+    // Not seen yet: one transaction, which learns that the source locks exclusively.
+    await Promise.all([isolating.register(input('w0')), isolating.register(roundRobin('r0'))]);
+    expect(sizes).toEqual([2]);
+    sizes.length = 0;
+    const results = await Promise.all([
+      ...['w1', 'w2', 'w3'].map((id) => isolating.register(input(id))),
+      ...['r1', 'r2', 'r3'].map((id) => isolating.register(roundRobin(id))),
+    ]);
+    expect(sizes.sort()).toEqual([3, 3]);
+    expect(splits).toBe(0);
+    // Round-robin stays exact across the split: with equal weights, the three calls after the first went to three different operators.
+    const rrOperators = [...results.slice(3)].map((r) => r.contact.operator!.id);
+    expect(new Set(rrOperators).size).toBe(3);
+  });
 });

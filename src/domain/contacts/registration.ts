@@ -49,17 +49,35 @@ export interface BatchObserver {
   split(size: number, error: unknown): void;
 }
 
+export interface RegistrationOptions {
+  random?: () => number;
+  observer?: BatchObserver;
+  /**
+   * Run the calls for sources that take an exclusive lock (round-robin and
+   * least-loaded ones, see storage/locks.ts) in a transaction of their own,
+   * beside the rest. Where transactions run side by side (PostgreSQL), a
+   * batch that holds such a lock until it commits then never makes the
+   * weighted-random calls wait, on this replica or another. Where they run
+   * one at a time (SQLite) it would only add a commit.
+   */
+  isolateExclusiveSources?: boolean;
+}
+
 export class Registrations {
   readonly #uow: UnitOfWork;
   readonly #random: () => number;
   readonly #observer: BatchObserver | undefined;
+  readonly #isolateExclusiveSources: boolean;
+  /** Sources, by id and by code, that took an exclusive lock when last seen: a hint for the split, never a rule. */
+  readonly #exclusiveSources = new Set<string>();
   readonly #waiting: Pending[] = [];
   #running = false;
 
-  constructor(uow: UnitOfWork, options: { random?: () => number; observer?: BatchObserver } = {}) {
+  constructor(uow: UnitOfWork, options: RegistrationOptions = {}) {
     this.#uow = uow;
     this.#random = options.random ?? Math.random;
     this.#observer = options.observer;
+    this.#isolateExclusiveSources = options.isolateExclusiveSources ?? false;
   }
 
   /** `signal`: the call's deadline or cancellation; a call that ends while it waits is dropped, unwritten. */
@@ -83,9 +101,17 @@ export class Registrations {
         if (pending.signal?.aborted) pending.reject(pending.signal.reason);
         return !pending.signal?.aborted;
       });
-      if (batch.length > 0) await this.#settle(batch);
+      await Promise.all(this.#split(batch).map((part) => this.#settle(part)));
     } while (this.#waiting.length > 0);
     this.#running = false;
+  }
+
+  /** The batch's non-empty parts that run as transactions of their own (see isolateExclusiveSources). */
+  #split(batch: Pending[]): Pending[][] {
+    if (!this.#isolateExclusiveSources) return batch.length > 0 ? [batch] : [];
+    const exclusive = batch.filter((pending) => this.#exclusiveSources.has(sourceHint(pending.input.source)));
+    const shared = batch.filter((pending) => !this.#exclusiveSources.has(sourceHint(pending.input.source)));
+    return [exclusive, shared].filter((part) => part.length > 0);
   }
 
   /** Runs a batch; if the batch as a whole fails, each call runs alone so one cannot fail the others. */
@@ -113,8 +139,19 @@ export class Registrations {
    * on fresh reads.
    */
   #run(inputs: readonly RegisterContactInput[]): Promise<Outcomes> {
-    return this.#uow.run((tx, assigned) => new BatchRegistration(tx, this.#random, assigned).run(inputs));
+    return this.#uow.run((tx, assigned) => new BatchRegistration(tx, this.#random, assigned, (source, exclusive) => this.#noteSource(source, exclusive)).run(inputs));
   }
+
+  #noteSource(source: RegistrationSource, exclusive: boolean): void {
+    for (const key of [sourceHint({ id: source.id }), ...(source.code ? [sourceHint({ code: source.code })] : [])]) {
+      if (exclusive) this.#exclusiveSources.add(key);
+      else this.#exclusiveSources.delete(key);
+    }
+  }
+}
+
+function sourceHint(source: SourceKey): string {
+  return 'id' in source ? `id:${source.id}` : `code:${source.code}`;
 }
 
 /** What registration reads of a source. */
@@ -144,17 +181,21 @@ class BatchRegistration {
   readonly #tx: Tx;
   readonly #random: () => number;
   readonly #assigned: AssignmentEvent[];
+  readonly #noteSource: (source: RegistrationSource, exclusive: boolean) => void;
   readonly #now = new Date();
 
-  constructor(tx: Tx, random: () => number, assigned: AssignmentEvent[]) {
+  constructor(tx: Tx, random: () => number, assigned: AssignmentEvent[], noteSource: (source: RegistrationSource, exclusive: boolean) => void) {
     this.#tx = tx;
     this.#random = random;
     this.#assigned = assigned;
+    this.#noteSource = noteSource;
   }
 
   async run(inputs: readonly RegisterContactInput[]): Promise<Outcomes> {
     const sources = await this.#sources(inputs);
-    await lockSources(this.#tx, sources.map((s) => ({ id: s.id, exclusive: isDeterministic(s.strategy) })));
+    const locks = sources.map((s) => ({ id: s.id, exclusive: isDeterministic(s.strategy) }));
+    sources.forEach((source, i) => this.#noteSource(source, locks[i]!.exclusive));
+    await lockSources(this.#tx, locks);
     const found = inputs.map((input) => sources.find((s) => ('id' in input.source ? s.id === input.source.id : s.code === input.source.code)));
     const replays = await this.#storedReplays(inputs, found);
     const identities = inputs.map((input) => normalizeIdentifiers(input.lead));

@@ -185,7 +185,8 @@ async function relayAssignments(uow: UnitOfWork, feed: AssignmentFeed, metrics: 
   // Heard before the last watcher left: there is nobody to read them for.
   if (feed.subscriberCount === 0) return;
   try {
-    const events = await uow.read((tx) => findAssignmentEvents(tx, assignmentIds));
+    // In a unit of work, where the hot path's prepared statements run.
+    const events = await uow.run((tx) => findAssignmentEvents(tx, assignmentIds));
     metrics.relayedAssignments.inc(events.length);
     feed.publish(events);
   } catch (error) {

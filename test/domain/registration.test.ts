@@ -89,7 +89,7 @@ describe('RegisterContact batching', () => {
     expect(splits).toBe(0);
   });
 
-  it('with isolateExclusiveSources, calls for a round-robin source commit in a transaction of their own beside the others, once the source was seen', async () => {
+  it('with isolateExclusiveSources, calls for a round-robin source are batched in a lane of their own beside the others, once the source was seen', async () => {
     const em = database.orm.em.fork();
     await em.insert(Source, { name: 'rr', code: 'rr', strategy: 'SMOOTH_WEIGHTED_ROUND_ROBIN', createdAt: new Date() });
     for (let i = 1; i <= 3; i++) await em.insert(SourceOperator, { source: 2, operator: i, weight: 1 });
@@ -99,7 +99,7 @@ describe('RegisterContact batching', () => {
       observer: { committed: (size) => sizes.push(size), split: () => (splits += 1) },
     });
     const roundRobin = (externalId: string): RegisterContactInput => ({ ...input(externalId), source: { code: 'rr' } });
-    // Not seen yet: one transaction, which learns that the source locks exclusively.
+    // Not seen yet: one transaction, which learns that the source locks exclusively; from then on its calls take the other lane.
     await Promise.all([isolating.register(input('w0')), isolating.register(roundRobin('r0'))]);
     expect(sizes).toEqual([2]);
     sizes.length = 0;

@@ -2,8 +2,8 @@
 // the queue. The statistics count it (a transferred contact counts for each
 // operator it went to), and replicas relay it to their watchers by its ids.
 import { insertReturningIds } from '../../storage/insert-returning.ts';
-import { Assignment, type AssignmentReason } from '../entities.ts';
-import { findContactViews } from '../contacts/views.ts';
+import { execute, inList } from '../../storage/prepared-statements.ts';
+import { priorityName, type AssignmentReason, type ContactStatus } from '../entities.ts';
 import type { Tx } from '../unit-of-work.ts';
 import type { AssignmentEvent, ContactView } from '../views.ts';
 
@@ -44,20 +44,71 @@ function cameFromQueue({ contact, reason, previousOperatorId }: AssignmentChange
 /**
  * The events of stored assignments, in id order, each with the contact as it
  * now is but the operator that assignment gave it (a later one may have moved
- * it again since).
+ * it again since). A replica reads them back for its watchers after every
+ * batch any replica commits: one prepared statement, rows mapped by hand
+ * (MikroORM's hydration of five entities per event cost more than the rest).
  */
 export async function findAssignmentEvents(tx: Tx, assignmentIds: readonly number[]): Promise<AssignmentEvent[]> {
   if (assignmentIds.length === 0) return [];
-  const rows = await tx.find(Assignment, { id: { $in: [...assignmentIds] } }, {
-    fields: ['id', 'contact', 'operator', 'previousOperator', 'reason'],
-    populate: ['operator'],
-    orderBy: { id: 'asc' },
-    disableIdentityMap: true,
-  });
-  const contacts = new Map((await findContactViews(tx, { id: { $in: rows.map((row) => row.contact.id) } })).map((c) => [c.id, c]));
-  return rows.map((row) => assignmentEvent(row.id, {
-    contact: { ...contacts.get(row.contact.id)!, operator: row.operator ? { id: row.operator.id, name: row.operator.name } : null },
+  const ids = inList([...assignmentIds]);
+  const { rows } = await execute<AssignmentEventRow>(
+    tx,
+    `select a.id as assignment_id, a.reason, a.previous_operator_id, a.operator_id, o.name as operator_name,
+            c.id, c.status, c.message, c.request_id, c.created_at, c.assigned_at, c.closed_at, c.priority,
+            l.id as lead_id, l.external_id, l.name as lead_name, s.id as source_id, s.name as source_name, s.code as source_code
+       from assignment a
+       join contact c on c.id = a.contact_id
+       join lead l on l.id = c.lead_id
+       join source s on s.id = c.source_id
+       left join operator o on o.id = a.operator_id
+      where a.id in (${ids.sql})
+      order by a.id`,
+    ids.params,
+  );
+  return rows.map((row) => assignmentEvent(row.assignment_id, {
+    contact: {
+      id: row.id,
+      lead: { id: row.lead_id, externalId: row.external_id, name: row.lead_name },
+      source: { id: row.source_id, name: row.source_name, code: row.source_code },
+      operator: row.operator_id === null ? null : { id: row.operator_id, name: row.operator_name! },
+      status: row.status,
+      message: row.message,
+      requestId: row.request_id,
+      createdAt: storedDate(row.created_at),
+      assignedAt: row.assigned_at === null ? null : storedDate(row.assigned_at),
+      closedAt: row.closed_at === null ? null : storedDate(row.closed_at),
+      priority: priorityName(row.priority),
+    },
     reason: row.reason,
-    previousOperatorId: row.previousOperator?.id ?? null,
+    previousOperatorId: row.previous_operator_id,
   }));
+}
+
+interface AssignmentEventRow {
+  assignment_id: number;
+  reason: AssignmentReason;
+  previous_operator_id: number | null;
+  operator_id: number | null;
+  operator_name: string | null;
+  id: number;
+  status: ContactStatus;
+  message: string;
+  request_id: string | null;
+  created_at: StoredDate;
+  assigned_at: StoredDate | null;
+  closed_at: StoredDate | null;
+  priority: number;
+  lead_id: number;
+  external_id: string | null;
+  lead_name: string;
+  source_id: number;
+  source_name: string;
+  source_code: string | null;
+}
+
+/** A stored time as the driver gives it: ms on SQLite, a Date on PostgreSQL. */
+type StoredDate = number | Date;
+
+function storedDate(value: StoredDate): Date {
+  return new Date(value);
 }

@@ -53,14 +53,21 @@ export interface RegistrationOptions {
   random?: () => number;
   observer?: BatchObserver;
   /**
-   * Run the calls for sources that take an exclusive lock (round-robin and
-   * least-loaded ones, see storage/locks.ts) in a transaction of their own,
-   * beside the rest. Where transactions run side by side (PostgreSQL), a
-   * batch that holds such a lock until it commits then never makes the
-   * weighted-random calls wait, on this replica or another. Where they run
-   * one at a time (SQLite) it would only add a commit.
+   * Batch the calls for sources that take an exclusive lock (round-robin and
+   * least-loaded ones, see storage/locks.ts) apart from the rest, in a lane
+   * of their own whose transactions run beside the other lane's. Where
+   * transactions run side by side (PostgreSQL), a batch that holds such a
+   * lock until it commits (or waits for another replica's) then never makes
+   * the weighted-random calls wait. Where they run one at a time (SQLite) it
+   * would only add commits.
    */
   isolateExclusiveSources?: boolean;
+}
+
+/** Calls waiting for a transaction, and whether one is running for them. */
+class Lane {
+  readonly waiting: Pending[] = [];
+  running = false;
 }
 
 export class Registrations {
@@ -68,10 +75,10 @@ export class Registrations {
   readonly #random: () => number;
   readonly #observer: BatchObserver | undefined;
   readonly #isolateExclusiveSources: boolean;
-  /** Sources, by id and by code, that took an exclusive lock when last seen: a hint for the split, never a rule. */
+  /** Sources, by id and by code, that took an exclusive lock when last seen: a hint for choosing the lane, never a rule. */
   readonly #exclusiveSources = new Set<string>();
-  readonly #waiting: Pending[] = [];
-  #running = false;
+  readonly #sharedLane = new Lane();
+  readonly #exclusiveLane = new Lane();
 
   constructor(uow: UnitOfWork, options: RegistrationOptions = {}) {
     this.#uow = uow;
@@ -83,35 +90,29 @@ export class Registrations {
   /** `signal`: the call's deadline or cancellation; a call that ends while it waits is dropped, unwritten. */
   register(input: RegisterContactInput, signal?: AbortSignal): Promise<RegisterContactResult> {
     return new Promise((resolve, reject) => {
-      this.#waiting.push({ input, signal, resolve, reject });
-      if (!this.#running) {
-        this.#running = true;
-        void this.#pump();
+      const exclusive = this.#isolateExclusiveSources && this.#exclusiveSources.has(sourceHint(input.source));
+      const lane = exclusive ? this.#exclusiveLane : this.#sharedLane;
+      lane.waiting.push({ input, signal, resolve, reject });
+      if (!lane.running) {
+        lane.running = true;
+        void this.#pump(lane);
       }
     });
   }
 
-  async #pump(): Promise<void> {
+  async #pump(lane: Lane): Promise<void> {
     do {
       // SQLite answers synchronously, so a transaction never yields to the
       // event loop: let it read the calls that arrived meanwhile, then take
       // them all as the next batch.
       await new Promise((resolve) => setImmediate(resolve));
-      const batch = this.#waiting.splice(0, MAX_BATCH).filter((pending) => {
+      const batch = lane.waiting.splice(0, MAX_BATCH).filter((pending) => {
         if (pending.signal?.aborted) pending.reject(pending.signal.reason);
         return !pending.signal?.aborted;
       });
-      await Promise.all(this.#split(batch).map((part) => this.#settle(part)));
-    } while (this.#waiting.length > 0);
-    this.#running = false;
-  }
-
-  /** The batch's non-empty parts that run as transactions of their own (see isolateExclusiveSources). */
-  #split(batch: Pending[]): Pending[][] {
-    if (!this.#isolateExclusiveSources) return batch.length > 0 ? [batch] : [];
-    const exclusive = batch.filter((pending) => this.#exclusiveSources.has(sourceHint(pending.input.source)));
-    const shared = batch.filter((pending) => !this.#exclusiveSources.has(sourceHint(pending.input.source)));
-    return [exclusive, shared].filter((part) => part.length > 0);
+      if (batch.length > 0) await this.#settle(batch);
+    } while (lane.waiting.length > 0);
+    lane.running = false;
   }
 
   /** Runs a batch; if the batch as a whole fails, each call runs alone so one cannot fail the others. */

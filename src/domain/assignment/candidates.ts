@@ -32,26 +32,28 @@ export async function loadCandidates(tx: Tx, sourceIds: readonly number[]): Prom
   const pool: CandidatePool = { bySource: new Map(), operatorNames: new Map(), latestAssignment: 0 };
   if (sourceIds.length === 0) return pool;
   const ids = inList([...sourceIds]);
-  const { rows: sources } = await execute<{ id: number; strategy: ISource['strategy']; swrr_cycle: string; accept_within_ms: number }>(
-    tx,
-    `select id, strategy, swrr_cycle, accept_within_ms from source where id in (${ids.sql})`,
-    ids.params,
-  );
-  for (const source of sources) {
-    pool.bySource.set(source.id, { sourceId: source.id, strategy: source.strategy, cycle: source.swrr_cycle, acceptWithinMs: source.accept_within_ms, candidates: [] });
-  }
+  // One statement: each source with its operators, or alone (null operator columns) when it has none.
   const { rows } = await execute<RawCandidateRow>(
     tx,
-    `select so.source_id, so.weight, so.swrr_current, o.id as operator_id, o.name, o.active, o.max_load, o.open_load, o.last_assigned_at
-       from source_operator so join operator o on o.id = so.operator_id
-      where so.source_id in (${ids.sql}) order by so.operator_id`,
+    `select s.id as source_id, s.strategy, s.swrr_cycle, s.accept_within_ms,
+            so.weight, so.swrr_current, o.id as operator_id, o.name, o.active, o.max_load, o.open_load, o.last_assigned_at
+       from source s
+       left join source_operator so on so.source_id = s.id
+       left join operator o on o.id = so.operator_id
+      where s.id in (${ids.sql}) order by so.operator_id`,
     ids.params,
   );
   for (const row of rows) {
+    let settings = pool.bySource.get(row.source_id);
+    if (!settings) {
+      settings = { sourceId: row.source_id, strategy: row.strategy, cycle: row.swrr_cycle, acceptWithinMs: row.accept_within_ms, candidates: [] };
+      pool.bySource.set(row.source_id, settings);
+    }
+    if (row.operator_id === null) continue;
     const lastAssignedAt = millis(row.last_assigned_at);
     pool.operatorNames.set(row.operator_id, row.name);
     pool.latestAssignment = Math.max(pool.latestAssignment, lastAssignedAt ?? 0);
-    pool.bySource.get(row.source_id)?.candidates.push({
+    settings.candidates.push({
       operatorId: row.operator_id,
       weight: row.weight,
       active: Boolean(row.active),
@@ -96,17 +98,16 @@ function forCandidate(pool: CandidatePool, operatorId: number, change: (c: Candi
   }
 }
 
-interface RawCandidateRow {
+/** A source's row, joined with one of its operators (all operator columns null for a source without any). */
+type RawCandidateRow = {
   source_id: number;
-  operator_id: number;
-  weight: number;
-  swrr_current: number;
-  name: string;
-  active: number | boolean;
-  max_load: number;
-  open_load: number;
-  last_assigned_at: number | string | Date | null;
-}
+  strategy: ISource['strategy'];
+  swrr_cycle: string;
+  accept_within_ms: number;
+} & (
+  | { operator_id: number; weight: number; swrr_current: number; name: string; active: number | boolean; max_load: number; open_load: number; last_assigned_at: number | string | Date | null }
+  | { operator_id: null }
+);
 
 /**
  * Takes the given units of capacity from each operator in one statement,

@@ -1,5 +1,8 @@
 import { defineEntity, p, type InferEntity } from '@mikro-orm/core';
 
+/** Ids are `integer` columns: 32-bit in PostgreSQL (serial), and SQLite's come from the same kind of sequence. */
+export const MAX_ROW_ID = 2 ** 31 - 1;
+
 export const CONTACT_STATUSES = ['NEW', 'IN_PROGRESS', 'CLOSED'] as const;
 export type ContactStatus = (typeof CONTACT_STATUSES)[number];
 

@@ -6,6 +6,7 @@ import pg from 'pg';
 import type { Logger } from 'pino';
 import type { RemoteAssignments } from '../domain/assignment/feed.ts';
 import type { AssignmentPublisher } from '../domain/assignment/publisher.ts';
+import { MAX_ROW_ID } from '../domain/entities.ts';
 import { UnavailableError } from '../domain/errors.ts';
 
 const CHANNEL = 'crm_assignments';
@@ -13,8 +14,6 @@ const CHANNEL = 'crm_assignments';
 export const LISTENER_APPLICATION_NAME = 'crm-distributor assignment listener';
 /** NOTIFY payloads must stay under 8,000 bytes: 400 ids of up to 16 digits. */
 const IDS_PER_NOTIFY = 400;
-/** Assignment ids are PostgreSQL `serial`s: a larger number is not one of ours (and would fail the query that relays it). */
-const MAX_SERIAL = 2 ** 31 - 1;
 
 export function notifyPublisher(): AssignmentPublisher {
   return {
@@ -39,7 +38,7 @@ export function parseNotices(payload: string): number[] | undefined {
   } catch {
     return undefined;
   }
-  if (!Array.isArray(value) || !value.every((id) => Number.isInteger(id) && id > 0 && id <= MAX_SERIAL)) return undefined;
+  if (!Array.isArray(value) || !value.every((id) => Number.isInteger(id) && id > 0 && id <= MAX_ROW_ID)) return undefined;
   return value as number[];
 }
 

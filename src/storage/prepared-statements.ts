@@ -21,10 +21,10 @@ export interface StatementResult<Row> {
   affected: number;
 }
 
-/** One database's statements; reached from a transaction with `preparedStatements(tx)`. */
+/** One database's statements; `execute` finds them from a transaction. */
 interface StatementRunner {
   execute<Row>(tx: SqlEntityManager, sql: string, params: readonly SqlValue[]): Promise<StatementResult<Row>>;
-  /** How many distinct SQL texts are prepared (for tests and the bench). */
+  /** How many distinct SQL texts are prepared (for tests). */
   readonly size: number;
 }
 
@@ -45,6 +45,13 @@ export async function execute<Row = Record<string, unknown>>(tx: SqlEntityManage
   } catch (error) {
     throw tx.getDriver().convertException(error as Error);
   }
+}
+
+/** A stored time as a statement returns it: ms on SQLite (as MikroORM stores them), a Date on PostgreSQL. */
+export type StoredTime = number | Date;
+
+export function storedDate(value: StoredTime): Date {
+  return value instanceof Date ? value : new Date(value);
 }
 
 /** How many SQL texts `tx`'s database has prepared so far. */

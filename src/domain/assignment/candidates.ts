@@ -1,6 +1,6 @@
 import type { Candidate, RoundRobinState, SourceSettings } from './choice.ts';
 import type { ISource } from '../entities.ts';
-import { execute, inList, paddedLength } from '../../storage/prepared-statements.ts';
+import { execute, inList, paddedLength, storedDate, type StoredTime } from '../../storage/prepared-statements.ts';
 import type { Tx } from '../unit-of-work.ts';
 
 /** A source's distribution settings with its configured operators, as read in this transaction. */
@@ -50,7 +50,7 @@ export async function loadCandidates(tx: Tx, sourceIds: readonly number[]): Prom
       pool.bySource.set(row.source_id, settings);
     }
     if (row.operator_id === null) continue;
-    const lastAssignedAt = millis(row.last_assigned_at);
+    const lastAssignedAt = row.last_assigned_at === null ? null : storedDate(row.last_assigned_at).getTime();
     pool.operatorNames.set(row.operator_id, row.name);
     pool.latestAssignment = Math.max(pool.latestAssignment, lastAssignedAt ?? 0);
     settings.candidates.push({
@@ -64,12 +64,6 @@ export async function loadCandidates(tx: Tx, sourceIds: readonly number[]): Prom
     });
   }
   return pool;
-}
-
-/** A stored time as ms: SQLite keeps them as ms, PostgreSQL's driver gives Dates. */
-function millis(value: number | string | Date | null): number | null {
-  if (value === null) return null;
-  return value instanceof Date ? value.getTime() : typeof value === 'number' ? value : Date.parse(value);
 }
 
 /** Keeps the in-memory state in step after a claim at `now`: one operator may serve several sources. */
@@ -105,7 +99,7 @@ type RawCandidateRow = {
   swrr_cycle: string;
   accept_within_ms: number;
 } & (
-  | { operator_id: number; weight: number; swrr_current: number; name: string; active: number | boolean; max_load: number; open_load: number; last_assigned_at: number | string | Date | null }
+  | { operator_id: number; weight: number; swrr_current: number; name: string; active: number | boolean; max_load: number; open_load: number; last_assigned_at: StoredTime | null }
   | { operator_id: null }
 );
 

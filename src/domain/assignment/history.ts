@@ -2,7 +2,7 @@
 // the queue. The statistics count it (a transferred contact counts for each
 // operator it went to), and replicas relay it to their watchers by its ids.
 import { insertReturningIds } from '../../storage/insert-returning.ts';
-import { execute, inList } from '../../storage/prepared-statements.ts';
+import { execute, inList, storedDate, type StoredTime } from '../../storage/prepared-statements.ts';
 import { priorityName, type AssignmentReason, type ContactStatus } from '../entities.ts';
 import type { Tx } from '../unit-of-work.ts';
 import type { AssignmentEvent, ContactView } from '../views.ts';
@@ -94,9 +94,9 @@ interface AssignmentEventRow {
   status: ContactStatus;
   message: string;
   request_id: string | null;
-  created_at: StoredDate;
-  assigned_at: StoredDate | null;
-  closed_at: StoredDate | null;
+  created_at: StoredTime;
+  assigned_at: StoredTime | null;
+  closed_at: StoredTime | null;
   priority: number;
   lead_id: number;
   external_id: string | null;
@@ -104,11 +104,4 @@ interface AssignmentEventRow {
   source_id: number;
   source_name: string;
   source_code: string | null;
-}
-
-/** A stored time as the driver gives it: ms on SQLite, a Date on PostgreSQL. */
-type StoredDate = number | Date;
-
-function storedDate(value: StoredDate): Date {
-  return new Date(value);
 }

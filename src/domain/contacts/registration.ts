@@ -7,13 +7,13 @@ import { recordAssignments, type AssignmentChange } from '../assignment/history.
 import { acceptDeadline } from './accept-deadlines.ts';
 import { claimCapacity, loadCandidates, recordClaim, recordRoundRobin, saveRoundRobin, type CandidatePool, type SourceCandidates } from '../assignment/candidates.ts';
 import { CONTACT_RELATIONS, contactView } from './views.ts';
-import { Contact, Lead, PRIORITIES, type ILead, type ISource, type Outcome, type Priority } from '../entities.ts';
+import { Contact, Lead, MAX_ROW_ID, PRIORITIES, type ILead, type ISource, type Outcome, type Priority } from '../entities.ts';
 import { StorageFullError, UnavailableError } from '../errors.ts';
 import { sourceNotFound, type SourceKey } from '../sources.ts';
 import { missingIdentifiers, normalizeIdentifiers, pickLead, type LeadIdentifiers } from './lead-identity.ts';
 import { insertReturningIds } from '../../storage/insert-returning.ts';
 import { lockSources } from '../../storage/locks.ts';
-import { execute, inList } from '../../storage/prepared-statements.ts';
+import { execute, inList, storedDate, type StoredTime } from '../../storage/prepared-statements.ts';
 import { ConflictError, type Tx, type UnitOfWork } from '../unit-of-work.ts';
 import type { AssignmentEvent, ContactView, RegisterContactResult } from '../views.ts';
 
@@ -25,9 +25,6 @@ export interface RegisterContactInput {
   requestId: string;
   priority: Priority;
 }
-
-/** Ids are `integer` columns: 32-bit in PostgreSQL (SQLite's 64-bit ones come from the same sequences). */
-const MAX_ROW_ID = 2 ** 31 - 1;
 
 /** Calls per transaction at most; more wait for the next one. */
 const MAX_BATCH = 256;
@@ -274,14 +271,14 @@ class BatchRegistration {
   async #leads(identities: readonly LeadIdentifiers[]): Promise<LeadState[]> {
     const [externalIds, phones, emails] = (['externalId', 'phone', 'email'] as const).map((key) =>
       inList([...new Set(identities.flatMap((ids) => (ids[key] === null ? [] : [ids[key]])))]));
-    const { rows } = await execute<{ id: number; external_id: string | null; phone: string | null; email: string | null; name: string; created_at: number | Date }>(
+    const { rows } = await execute<{ id: number; external_id: string | null; phone: string | null; email: string | null; name: string; created_at: StoredTime }>(
       this.#tx,
       `select id, external_id, phone, email, name, created_at from lead
         where external_id in (${externalIds!.sql}) or phone in (${phones!.sql}) or email in (${emails!.sql})`,
       [...externalIds!.params, ...phones!.params, ...emails!.params],
     );
     const states = rows.map((row) => ({
-      lead: { id: row.id, externalId: row.external_id, phone: row.phone, email: row.email, name: row.name, createdAt: new Date(row.created_at) } as ILead,
+      lead: { id: row.id, externalId: row.external_id, phone: row.phone, email: row.email, name: row.name, createdAt: storedDate(row.created_at) } as ILead,
       isNew: false,
       fill: {},
       holders: [] as number[],
